@@ -1,0 +1,5 @@
+"""Subcommands of `cvsm`; each module exposes `register(subparsers)` and sets `handler`."""
+
+from app.commands import synth
+
+COMMANDS = [synth]

@@ -1,0 +1,266 @@
+"""Decode any common audio file to mono float32 at 16 kHz, or fail with a typed error.
+
+Everything that reaches the encoder goes through `decode`: training caches, the catalog job and
+the HTTP service. PyAV (FFmpeg) does the demuxing, decoding and resampling straight to 16 kHz
+(libswresample, a well-kept resampler), so a 44.1 kHz stereo MP3 never exists in memory at its
+full size. Every failure is an `AudioError` subclass with a stable `code`, so the service can map
+it to a 4xx without parsing messages, and the decoder never loops without a deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16_000
+DEFAULT_MAX_SECONDS = 600.0
+DEFAULT_TIMEOUT_S = 20.0
+SILENCE_PEAK = 1e-4
+#: Decoded duration below this share of the declared duration means the file was cut short.
+TRUNCATION_TOLERANCE = 0.9
+
+AudioSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
+
+
+class AudioError(ValueError):
+    """Base class of decoding failures; `code` is stable and machine-readable."""
+
+    code = "audio_error"
+
+
+class UnsupportedFormatError(AudioError):
+    """The bytes are not a container/codec we can read (or hold no audio stream)."""
+
+    code = "unsupported_format"
+
+
+class CorruptAudioError(AudioError):
+    """The container was recognised but its data is damaged, truncated or non-finite."""
+
+    code = "corrupt_audio"
+
+
+class EmptyAudioError(AudioError):
+    """Zero samples, or nothing above the silence floor."""
+
+    code = "empty_audio"
+
+
+class TooLongError(AudioError):
+    """Longer than the caller's duration cap (checked before and while decoding)."""
+
+    code = "too_long"
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Mono float32 samples at `sample_rate` plus what the container said about the source."""
+
+    samples: np.ndarray
+    sample_rate: int
+    source_rate: int
+    source_channels: int
+    codec: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def _check_riff(head: bytes, size: int) -> None:
+    """FFmpeg silently plays a cut-off WAV; compare its data chunk's declared size to the file."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, length = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if chunk == b"data":
+            available = size - (pos + 8)
+            if length not in (0, 0xFFFFFFFF) and available < TRUNCATION_TOLERANCE * length:
+                raise CorruptAudioError(
+                    f"the WAV file is truncated: {available} of {length} data bytes present")
+            return
+        pos += 8 + length + (length & 1)
+
+
+def _open(source: AudioSource) -> av.container.InputContainer:
+    if isinstance(source, bytes | bytearray | memoryview):
+        if len(source) == 0:
+            raise EmptyAudioError("the audio data is empty (0 bytes)")
+        source = bytes(source)
+        _check_riff(source[:65536], len(source))
+        source = io.BytesIO(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise UnsupportedFormatError(f"no such audio file: {path.name}")
+        size = path.stat().st_size
+        if size == 0:
+            raise EmptyAudioError(f"the audio file is empty (0 bytes): {path.name}")
+        with path.open("rb") as fh:
+            _check_riff(fh.read(65536), size)
+        source = str(path)
+    else:
+        return _open(source.read())
+    try:
+        return av.open(source, mode="r", options={"probesize": "5000000"}, timeout=10.0)
+    except av.error.InvalidDataError as exc:
+        raise UnsupportedFormatError("not a recognised audio format") from exc
+    except (av.error.FFmpegError, OSError, EOFError, ValueError) as exc:
+        raise UnsupportedFormatError(f"cannot open the audio data ({type(exc).__name__})") from exc
+
+
+def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float:
+    """The duration the container claims, or 0 when it does not say."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000
+    return 0.0
+
+
+def _frames_to_mono(frames: list[np.ndarray]) -> np.ndarray:
+    if not frames:
+        return np.zeros(0, dtype=np.float32)
+    planar = np.concatenate(frames, axis=1)  # (channels, n)
+    return planar.mean(axis=0, dtype=np.float32)
+
+
+def decode(
+    source: AudioSource,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    allow_silent: bool = False,
+) -> DecodedAudio:
+    """Decode `source` (path, bytes or binary file object) to mono float32 at 16 kHz.
+
+    Raises an `AudioError` subclass for unsupported, corrupt, truncated, empty, silent (unless
+    `allow_silent`, which training stems need) or too-long input. Decoding stops as soon as
+    the duration cap is passed, so a tiny file declaring hours of audio costs almost nothing.
+    """
+    deadline = time.monotonic() + timeout_s
+    container = _open(source)
+    try:
+        streams = container.streams.audio
+        if not streams:
+            raise UnsupportedFormatError("the file holds no audio stream")
+        stream = streams[0]
+        if stream.codec_context is None or not stream.codec_context.channels:
+            raise UnsupportedFormatError("the audio stream has no channels")
+        source_rate = int(stream.codec_context.sample_rate or 0)
+        channels = int(stream.codec_context.channels)
+        codec = stream.codec_context.name
+        declared = _declared_seconds(container, stream)
+        if declared > max_seconds * 1.05 + 1:
+            raise TooLongError(f"audio is {declared:.0f} s long; the limit is {max_seconds:.0f} s")
+        samples = _decode_stream(container, stream, max_seconds, deadline)
+    except av.error.FFmpegError as exc:
+        raise CorruptAudioError(f"the audio data is damaged ({exc.__class__.__name__})") from exc
+    finally:
+        container.close()
+    return _validate(samples, declared, source_rate, channels, codec, allow_silent)
+
+
+def _decode_stream(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    max_seconds: float,
+    deadline: float,
+) -> np.ndarray:
+    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    cap = int(max_seconds * SAMPLE_RATE)
+    frames: list[np.ndarray] = []
+    total = 0
+    errors = 0
+    for packet in container.demux(stream):
+        if time.monotonic() > deadline:
+            raise CorruptAudioError("decoding took too long; the file looks malformed")
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            errors += 1
+            if errors > 50:
+                raise
+            continue
+        for frame in decoded:
+            frame.pts = None  # let the resampler run on sample counts, not damaged timestamps
+            for out in resampler.resample(frame):
+                arr = out.to_ndarray().reshape(len(out.layout.channels), -1)
+                frames.append(arr)
+                total += arr.shape[1]
+        if total > cap:
+            raise TooLongError(f"audio is longer than the limit of {max_seconds:.0f} s")
+    for out in resampler.resample(None):
+        frames.append(out.to_ndarray().reshape(len(out.layout.channels), -1))
+    return _frames_to_mono(frames)
+
+
+def _validate(
+    samples: np.ndarray,
+    declared: float,
+    source_rate: int,
+    channels: int,
+    codec: str,
+    allow_silent: bool,
+) -> DecodedAudio:
+    if samples.size == 0:
+        raise EmptyAudioError("the file decodes to no audio samples")
+    if not np.isfinite(samples).all():
+        raise CorruptAudioError("the audio holds NaN or infinite samples")
+    seconds = samples.size / SAMPLE_RATE
+    if declared > 0.5 and seconds < TRUNCATION_TOLERANCE * declared:
+        raise CorruptAudioError(
+            f"the file is truncated: {seconds:.2f} s decoded of {declared:.2f} s declared"
+        )
+    if not allow_silent and float(np.abs(samples).max()) < SILENCE_PEAK:
+        raise EmptyAudioError("the audio is silent")
+    return DecodedAudio(samples.astype(np.float32, copy=False), SAMPLE_RATE, source_rate, channels,
+                        codec)
+
+
+def load(source: AudioSource, **kwargs) -> np.ndarray:
+    """Shorthand for `decode(...).samples`."""
+    return decode(source, **kwargs).samples
+
+
+#: Container formats `encode` can write, keyed by file extension: (format, codec).
+ENCODERS: dict[str, tuple[str, str]] = {
+    "wav": ("wav", "pcm_s16le"),
+    "flac": ("flac", "flac"),
+    "ogg": ("ogg", "vorbis"),  # via libsndfile: FFmpeg's Vorbis encoder is experimental
+    "opus": ("ogg", "libopus"),
+    "mp3": ("mp3", "libmp3lame"),
+    "m4a": ("ipod", "aac"),
+}
+
+
+def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
+    """Encode mono float samples in one of `ENCODERS`' formats (tests, demos, synth output)."""
+    container_fmt, codec = ENCODERS[fmt]
+    buf = io.BytesIO()
+    if codec == "vorbis":
+        sf.write(buf, np.clip(samples, -1, 1), sample_rate, format="OGG", subtype="VORBIS")
+        return buf.getvalue()
+    rate = 48_000 if codec == "libopus" else sample_rate
+    with av.open(buf, mode="w", format=container_fmt) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        data = np.clip(samples, -1, 1).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono",
+                                      rate=rate)
+        for chunk in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(chunk):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

@@ -1,0 +1,81 @@
+"""One checkpoint file per run (nanoGPT style) and the slim inference export we ship.
+
+A training checkpoint holds model, optimizer, config, step, data fingerprint and code version; it
+is written to a temporary file and renamed, so a crash never leaves half a checkpoint behind.
+The inference export keeps only the front end + backbone weights (float16 by default) and the
+metadata; its `fingerprint` (a hash of the weights) names the model in FAISS manifests and SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CODE_VERSION = "0.1.0"
+BACKBONE_PREFIXES = ("backbone.",)
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict (training or inference export)."""
+    return torch.load(Path(path), map_location=map_location, weights_only=False)
+
+
+def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights that produce the 1280-d representation (the front end has no weights)."""
+    return {k: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIXES)}
+
+
+def fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """Stable 16-hex-digit hash of the backbone weights, cast to float16 so that an export
+    and the checkpoint it came from name the same model."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        tensor = state[key].detach().cpu()
+        if tensor.is_floating_point():
+            tensor = tensor.to(torch.float16)
+        buf = io.BytesIO()
+        buf.write(tensor.contiguous().numpy().tobytes())
+        digest.update(buf.getvalue())
+    return digest.hexdigest()[:16]
+
+
+def export_inference(ckpt: dict[str, Any], path: str | Path, *,
+                     dtype: torch.dtype = torch.float16, extra: dict | None = None) -> str:
+    """Write the backbone-only inference file; returns the model fingerprint."""
+    state = backbone_state(ckpt["model"])
+    fp = fingerprint(state)
+    slim = {
+        "kind": "cvsm-inference",
+        "model": {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()},
+        "config": ckpt.get("config", {}),
+        "step": ckpt.get("step", 0),
+        "data_fingerprint": ckpt.get("data_fingerprint", ""),
+        "code_version": ckpt.get("code_version", CODE_VERSION),
+        "fingerprint": fp,
+        **(extra or {}),
+    }
+    atomic_save(slim, path)
+    return fp

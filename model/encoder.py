@@ -1,0 +1,91 @@
+"""The CVSM network: log-mel -> EfficientNet-B0 (1 channel, from scratch) -> max pool -> 1280-d,
+then a projection head (512, LayerNorm, tanh) and a bilinear similarity used only in training.
+
+The 1280-d backbone output is the representation used for search and probing (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import efficientnet_b0
+
+from model.features import LogMel
+
+EMBED_DIM = 1280
+PROJ_DIM = 512
+
+
+class Backbone(nn.Module):
+    """torchvision's EfficientNet-B0 with a one-channel stem and global max pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        net = efficientnet_b0(weights=None)
+        stem = net.features[0][0]
+        net.features[0][0] = nn.Conv2d(1, stem.out_channels, kernel_size=stem.kernel_size,
+                                       stride=stem.stride, padding=stem.padding, bias=False)
+        nn.init.kaiming_normal_(net.features[0][0].weight, mode="fan_out")
+        self.features = net.features
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, mels) -> (batch, 1280)."""
+        x = self.features(logmel.unsqueeze(1))
+        return torch.amax(x, dim=(2, 3))
+
+
+class Head(nn.Module):
+    """Projection used by the contrastive loss: Linear(1280, 512) -> LayerNorm -> tanh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(EMBED_DIM, PROJ_DIM)
+        self.norm = nn.LayerNorm(PROJ_DIM)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.norm(self.proj(h)))
+
+
+class CVSMModel(nn.Module):
+    """Waveform crops in, backbone embeddings (and head projections for the loss) out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frontend = LogMel()
+        self.backbone = Backbone()
+        self.head = Head()
+        # Bilinear similarity s(a, p) = a^T W p; Keras' random_normal init (std 0.05).
+        self.bilinear = nn.Parameter(torch.randn(PROJ_DIM, PROJ_DIM) * 0.05)
+
+    def embed(self, wave: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) waveform -> (batch, 1280) representation."""
+        return self.backbone(self.frontend(wave))
+
+    def project(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(wave))
+
+    def similarity(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        """(A, 512) x (P, 512) -> (A, P) logits, no temperature (bilinear, as the paper)."""
+        return anchors @ self.bilinear @ positives.T
+
+
+def contrastive_loss(model: CVSMModel, anchors: torch.Tensor, positives: torch.Tensor,
+                     silent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of each anchor over the batch's positives (one direction).
+
+    Positives flagged `silent` (no singing) are merged into one shared "silence" column, the
+    mean of their projections, and their anchors are labelled with it. Returns (loss, accuracy).
+    """
+    z = model.project(torch.cat([anchors, positives]))
+    za, zp = z.split(anchors.shape[0])
+    active = ~silent
+    columns = [zp[active]]
+    if bool(silent.any()):
+        columns.append(zp[silent].mean(dim=0, keepdim=True))
+    logits = model.similarity(za, torch.cat(columns)).float()
+    n_active = int(active.sum())
+    labels = torch.full((za.shape[0],), n_active, dtype=torch.long, device=za.device)
+    labels[active] = torch.arange(n_active, device=za.device)
+    loss = nn.functional.cross_entropy(logits, labels)
+    accuracy = (logits.argmax(dim=1) == labels).float().mean()
+    return loss, accuracy

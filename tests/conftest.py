@@ -1,0 +1,37 @@
+"""Shared fixtures: a small synthetic corpus and a real (untrained) model export, made once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import checkpoint
+from model.encoder import CVSMModel
+from model.synth import generate
+
+MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mir1k-dev" / "clips.csv"
+
+
+@pytest.fixture(scope="session")
+def synth_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 singers x 3 songs x 6 s, generated in about a second."""
+    return generate(tmp_path_factory.mktemp("synth"), singers=4, songs=3, seconds=6.0, seed=7)
+
+
+@pytest.fixture(scope="session")
+def init_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An inference export of a freshly initialised network (seeded): real code, no training."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "init.pt"
+    checkpoint.export_inference({"model": CVSMModel().state_dict(), "config": {"name": "init"}},
+                                path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mir1k_manifest() -> Path:
+    if not MIR1K.is_file():
+        pytest.skip("../shared/data/mir1k-dev is not present")
+    return MIR1K
