@@ -1,0 +1,97 @@
+"""Keeping the FAISS index in agreement with the committed SQL rows (the source of truth).
+
+An indexed row holds its vector (float32 bytes) and content hash; the FAISS index holds the same
+vector under the row's `vector_id`, tagged with that hash. `sync_index` loads the saved index (or
+builds one) and then adds every row whose tag it lacks or has stale and removes every id SQL no
+longer has, so after any crash the next open serves exactly the committed rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.schema import INDEXED, Track
+from index.vectors import VectorIndex
+
+CHUNK = 5_000
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def decode_vector(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype="<f4").copy()
+
+
+def content_tag(content_hash: str) -> int:
+    """60-bit integer of a hex content hash: the FAISS sidecar's staleness tag."""
+    return int(content_hash[:15] or "0", 16)
+
+
+def live_rows(fingerprint: str):
+    """The condition for rows that belong in the index of model `fingerprint`."""
+    return (Track.status == INDEXED) & (Track.model_fingerprint == fingerprint) & \
+        Track.vector.is_not(None)
+
+
+def sql_tags(session: Session, fingerprint: str) -> dict[int, int]:
+    """vector_id -> content tag of every live row (streamed; no vectors loaded)."""
+    rows = session.execute(select(Track.vector_id, Track.content_hash)
+                           .where(live_rows(fingerprint)).execution_options(yield_per=CHUNK))
+    return {vid: content_tag(h) for vid, h in rows}
+
+
+def load_vectors(session: Session, vector_ids: Iterable[int],
+                 dim: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(ids, vectors, tags) batches for the given vector ids."""
+    wanted = list(vector_ids)
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(select(Track.vector_id, Track.vector, Track.content_hash)
+                               .where(Track.vector_id.in_(wanted[start:start + CHUNK]))).all()
+        if rows:
+            yield (np.array([r[0] for r in rows], np.int64),
+                   np.stack([decode_vector(r[1]) for r in rows]).reshape(-1, dim),
+                   np.array([content_tag(r[2]) for r in rows], np.int64))
+
+
+def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
+                factory: str | None = None) -> VectorIndex:
+    """A fresh index over all live rows (chosen by size unless `factory` is given)."""
+    with sessions() as session:
+        tags = sql_tags(session, fingerprint)
+        batches = list(load_vectors(session, tags, dim))
+    if not batches:
+        return VectorIndex.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32),
+                                 fingerprint, dim, factory)
+    ids, vecs, tg = (np.concatenate(parts) for parts in zip(*batches, strict=True))
+    return VectorIndex.build(ids, vecs, fingerprint, dim, factory, tg)
+
+
+def reconcile(index: VectorIndex, sessions: sessionmaker) -> int:
+    """Make `index` hold exactly the live rows; returns how many ids were added or removed."""
+    with sessions() as session:
+        want = sql_tags(session, index.fingerprint)
+        have = index.tags
+        stale = [vid for vid, tag in want.items() if have.get(vid) != tag]
+        gone = np.array([vid for vid in have if vid not in want], np.int64)
+        index.remove(gone)
+        for ids, vecs, tags in load_vectors(session, stale, index.dim):
+            index.add(ids, vecs, tags)
+    return len(stale) + len(gone)
+
+
+def sync_index(sessions: sessionmaker, folder: Path, fingerprint: str, dim: int,
+               factory: str | None = None) -> tuple[VectorIndex, int]:
+    """The saved index reconciled with SQL (or built from SQL when none is saved), and the
+    number of changes made. Raises ModelMismatchError if the saved one is another model's."""
+    index = VectorIndex.load(folder, fingerprint)
+    if index is None or (factory is not None and index.factory != factory):
+        index = build_index(sessions, fingerprint, dim, factory)
+        return index, index.ntotal
+    return index, reconcile(index, sessions)

@@ -1,0 +1,244 @@
+"""FAISS vector index: cosine search on L2-normalised vectors, addressed by the tracks' vector ids.
+
+Every index is an `IndexIDMap2` over an inner-product index built from a factory string: exact
+(`Flat`) for small catalogs, HNSW for large ones, IVF+PQ with exact re-ranking for very large
+ones (`choose_factory`). Removal uses `remove_ids` where the inner index supports it; HNSW cannot
+remove, so deleted ids are kept out of results with an ID selector (soft delete) until the next
+rebuild. Each id carries a tag (from the track's content hash) saved in a sidecar, so a reader can
+tell exactly which stored vectors are stale against SQL. `save` writes the FAISS file and the tags
+and then a manifest naming the model fingerprint, dimension and count, each via temp file +
+rename, the manifest last (it names the files): a reader never sees a half-written set. `load`
+refuses an index built by another model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+MANIFEST = "index.json"
+#: Exact search up to this many vectors; HNSW up to LARGE; IVF-PQ with re-ranking beyond.
+EXACT_MAX = 50_000
+LARGE = 5_000_000
+HNSW_EF_SEARCH = 128
+IVF_NPROBE = 64
+
+
+class ModelMismatchError(RuntimeError):
+    """The index on disk was built with another model (embeddings are not comparable)."""
+
+
+def choose_factory(n: int) -> str:
+    """FAISS factory string (inner part, without IDMap2) fitting a catalog of `n` vectors."""
+    if n <= EXACT_MAX:
+        return "Flat"
+    if n <= LARGE:
+        return "HNSW32,Flat"
+    nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
+    return f"IVF{nlist},PQ64,RFlat"
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (float32, C-contiguous), so inner product = cosine."""
+    v = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / np.maximum(norms, 1e-12))
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    fingerprint: str
+    dim: int
+    count: int
+    factory: str
+    file: str
+    tags: str
+    saved_at: float
+
+
+class VectorIndex:
+    """An ID-mapped FAISS index plus the model fingerprint its vectors came from. Not thread-safe
+    on its own: `index.catalog.Catalog` serialises access."""
+
+    def __init__(self, dim: int, fingerprint: str, factory: str = "Flat") -> None:
+        self.dim, self.fingerprint, self.factory = dim, fingerprint, factory
+        inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        self.index = faiss.IndexIDMap2(inner)
+        self.deleted: set[int] = set()
+        self.tags: dict[int, int] = {}
+        self._tune()
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, fingerprint: str, dim: int,
+              factory: str | None = None, tags: np.ndarray | None = None,
+              train_size: int = 200_000) -> VectorIndex:
+        """A fresh index over `vectors`; trains on a random subset when the type needs it."""
+        index = cls(dim, fingerprint, factory or choose_factory(len(ids)))
+        vectors = normalise(vectors) if len(vectors) else np.zeros((0, dim), np.float32)
+        if not index.index.is_trained and len(vectors):
+            rng = np.random.default_rng(0)
+            pick = rng.choice(len(vectors), min(train_size, len(vectors)), replace=False)
+            index.index.train(vectors[np.sort(pick)])
+        index.add(ids, vectors, tags)
+        return index
+
+    def _tune(self) -> None:
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexRefine):
+            inner.k_factor = 8
+            inner = faiss.downcast_index(inner.base_index)
+        if hasattr(inner, "hnsw"):
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
+        if hasattr(inner, "nprobe"):
+            inner.nprobe = IVF_NPROBE
+
+    @property
+    def ntotal(self) -> int:
+        """Live vectors (soft-deleted ones excluded)."""
+        return self.index.ntotal - len(self.deleted)
+
+    def ids(self) -> np.ndarray:
+        """Live ids, as stored in the FAISS id map."""
+        stored = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        if not self.deleted:
+            return stored
+        return stored[~np.isin(stored, np.fromiter(self.deleted, np.int64))]
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, tags: np.ndarray | None = None) -> None:
+        """Add (or, for ids already present, replace) vectors; `tags` default to 0."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return
+        tags = np.zeros(len(ids), np.int64) if tags is None else np.asarray(tags, np.int64)
+        self.remove(ids)
+        revived = self.deleted.intersection(ids.tolist())
+        if revived:  # a soft-deleted id cannot be stored twice: rebuild without it first
+            self._compact()
+        self.index.add_with_ids(normalise(vectors), ids)
+        self.tags.update(zip(ids.tolist(), tags.tolist(), strict=True))
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove ids; soft-deletes (ID selector at search time) where the type cannot remove."""
+        ids = np.asarray(ids, dtype=np.int64)
+        present = ids[np.isin(ids, faiss.vector_to_array(self.index.id_map))]
+        if not len(present):
+            return 0
+        for i in present.tolist():
+            self.tags.pop(i, None)
+        try:
+            return int(self.index.remove_ids(faiss.IDSelectorBatch(present)))
+        except RuntimeError:
+            fresh = set(present.tolist()) - self.deleted
+            self.deleted.update(fresh)
+            return len(fresh)
+
+    def _compact(self) -> None:
+        """Rebuild without the soft-deleted vectors (reconstructed from the index itself)."""
+        live = self.ids()
+        vectors = np.stack([self.index.reconstruct(int(i)) for i in live]) if len(live) else \
+            np.zeros((0, self.dim), np.float32)
+        tags = np.array([self.tags.get(int(i), 0) for i in live], np.int64)
+        fresh = VectorIndex.build(live, vectors, self.fingerprint, self.dim, self.factory, tags)
+        self.index, self.deleted, self.tags = fresh.index, set(), fresh.tags
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest by cosine, for each query row; missing slots are -1."""
+        k = max(1, min(k, max(self.ntotal, 1)))
+        if not self.deleted:
+            return self.index.search(normalise(queries), k)
+        if isinstance(faiss.downcast_index(self.index.index), faiss.IndexRefine):
+            return self._search_filtered(normalise(queries), k)
+        sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.deleted, np.int64)))
+        return self.index.search(normalise(queries), k, params=faiss.SearchParameters(sel=sel))
+
+    def _search_filtered(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Soft delete for re-ranked IVF-PQ (its params cannot carry a selector): over-fetch by
+        the number of deleted ids and drop them."""
+        scores, ids = self.index.search(queries, k + len(self.deleted))
+        out_s = np.full((len(queries), k), -np.inf, np.float32)
+        out_i = np.full((len(queries), k), -1, np.int64)
+        dead = np.fromiter(self.deleted, np.int64)
+        for row in range(len(queries)):
+            keep = ~np.isin(ids[row], dead) & (ids[row] >= 0)
+            n = min(k, int(keep.sum()))
+            out_s[row, :n], out_i[row, :n] = scores[row][keep][:n], ids[row][keep][:n]
+        return out_s, out_i
+
+    def save(self, folder: Path) -> IndexManifest:
+        """Write `index-<time>.faiss` then `index.json` (both atomically); drop older files."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.deleted:
+            self._compact()
+        name = f"index-{time.time_ns()}.faiss"
+        tmp = folder / f".{name}.tmp"
+        faiss.write_index(self.index, str(tmp))
+        _fsync(tmp)
+        os.replace(tmp, folder / name)
+        tags = name.replace(".faiss", ".tags.npy")
+        buf = io.BytesIO()
+        np.save(buf, np.array(sorted(self.tags.items()), np.int64).reshape(-1, 2))
+        _atomic_write(folder / tags, buf.getvalue())
+        manifest = IndexManifest(self.fingerprint, self.dim, int(self.index.ntotal), self.factory,
+                                 name, tags, time.time())
+        _atomic_write(folder / MANIFEST, json.dumps(manifest.__dict__, indent=2).encode())
+        for old in folder.glob("index-*"):
+            if old.name not in (name, tags):
+                old.unlink(missing_ok=True)
+        return manifest
+
+    @classmethod
+    def load(cls, folder: Path, fingerprint: str) -> VectorIndex | None:
+        """The saved index, or None when there is none; ModelMismatchError for another model."""
+        manifest = read_manifest(folder)
+        if manifest is None:
+            return None
+        if manifest.fingerprint != fingerprint:
+            raise ModelMismatchError(
+                f"the index in {folder} was built by model {manifest.fingerprint}, not "
+                f"{fingerprint}; re-run `cvsm index` with this model to rebuild it")
+        raw = faiss.read_index(str(folder / manifest.file))
+        if raw.d != manifest.dim or raw.ntotal != manifest.count:
+            raise ValueError(f"{folder / manifest.file} does not match its manifest")
+        out = cls.__new__(cls)
+        out.dim, out.fingerprint, out.factory = manifest.dim, fingerprint, manifest.factory
+        out.index, out.deleted = faiss.downcast_index(raw), set()
+        out._owner = raw  # the downcast view does not own the C++ object: keep it alive
+        pairs = np.load(folder / manifest.tags)
+        out.tags = dict(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist(), strict=True))
+        if not isinstance(out.index, faiss.IndexIDMap2):
+            raise ValueError(f"{folder / manifest.file} is not an IndexIDMap2")
+        out._tune()
+        return out
+
+
+def read_manifest(folder: Path) -> IndexManifest | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    return IndexManifest(**json.loads(path.read_text()))
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
