@@ -1,5 +1,5 @@
 """Subcommands of `cvsm`; each module exposes `register(subparsers)` and sets `handler`."""
 
-from app.commands import synth
+from app.commands import serve, synth
 
-COMMANDS = [synth]
+COMMANDS = [synth, serve]

@@ -1,0 +1,46 @@
+"""The CPU-heavy steps of a request (decode, embed, store) and how they enter the pool.
+
+The functions here are plain and synchronous: they run on an `EmbedPool` worker, never on the
+event loop. `run_job` turns a full pool into the API's 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from app.errors import ApiError
+from app.pool import PoolFull
+from app.state import ServiceState
+from model.audio import DecodedAudio, decode
+from model.embedder import Embedder
+
+T = TypeVar("T")
+
+
+async def run_job(state: ServiceState, fn: Callable[..., T], *args) -> T:
+    """Run `fn` in the bounded pool; 503 (retry later) when it is full."""
+    try:
+        return await state.pool.run(fn, *args)
+    except PoolFull:
+        state.metrics.rejected.inc()
+        raise ApiError(503, "busy", "too many audio jobs in progress; retry shortly") from None
+
+
+def decode_checked(data: bytes, max_seconds: float, min_seconds: float) -> DecodedAudio:
+    """Decode an upload; AudioError subclasses become 415/422, too-short clips 422."""
+    audio = decode(data, max_seconds=max_seconds)
+    if audio.duration < min_seconds:
+        raise ApiError(422, "too_short",
+                       f"the audio is {audio.duration:.2f} s long; at least {min_seconds:g} s "
+                       "is needed")
+    return audio
+
+
+def embed_query(embedder: Embedder, data: bytes, max_seconds: float,
+                min_seconds: float) -> tuple[np.ndarray, float]:
+    """An upload -> (its track embedding, its decoded duration in seconds)."""
+    audio = decode_checked(data, max_seconds, min_seconds)
+    return embedder.embed_waveform(audio.samples), audio.duration

@@ -1,0 +1,128 @@
+"""The FastAPI application factory: `create_app(settings)`.
+
+The lifespan creates the pool and metrics at once and loads the model and the catalog in a
+background task (so /healthz answers while a large index loads); it closes everything on exit.
+Middlewares, outermost first: metrics (counts every answer, 413s included), CORS, body cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import faiss
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import errors
+from app.limits import BodyLimitMiddleware
+from app.metrics import Metrics, MetricsMiddleware
+from app.pool import EmbedPool
+from app.routes import health, search, tracks
+from app.routes import map as map_routes
+from app.settings import Settings
+from app.state import ServiceState
+from index.catalog import Catalog
+from model.embedder import Embedder
+from model.weights import default_checkpoint
+
+log = logging.getLogger("cvsm.app")
+STATIC = Path(__file__).with_name("static")
+VERSION = "0.1.0"
+
+
+def configure_threads(settings: Settings) -> None:
+    """Few threads on a small box: one torch pool for the workers, FAISS single-threaded."""
+    torch.set_num_threads(settings.torch_threads)
+    faiss.omp_set_num_threads(settings.faiss_threads)
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    path = settings.checkpoint or default_checkpoint()
+    return Embedder.from_checkpoint(path, device=settings.device)
+
+
+def open_catalog(settings: Settings, embedder: Embedder) -> Catalog:
+    catalog = Catalog(settings.db_url, settings.data_dir, embedder)
+    catalog.open()
+    return catalog
+
+
+async def _load(state: ServiceState, embedder: Embedder | None) -> None:
+    """Load model and catalog off the event loop; on failure stay alive but not ready."""
+    try:
+        configure_threads(state.settings)
+        emb = embedder or await asyncio.to_thread(load_embedder, state.settings)
+        state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb)
+        state.embedder = emb
+        log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
+    except Exception:
+        state.failed = True
+        log.exception("the service could not load its model or catalog")
+
+
+async def _refresh_loop(state: ServiceState) -> None:
+    """Let tracks indexed by a concurrent `cvsm index` job become searchable without restart."""
+    period = state.settings.refresh_seconds
+    while period > 0:
+        await asyncio.sleep(period)
+        if state.ready:
+            try:
+                await asyncio.to_thread(state.catalog.refresh)
+            except Exception:
+                log.exception("catalog refresh failed; will retry")
+
+
+def _lifespan(state: ServiceState, embedder: Embedder | None):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loader = asyncio.create_task(_load(state, embedder))
+        refresher = asyncio.create_task(_refresh_loop(state))
+        app.state.loader = loader
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            await loader
+            state.pool.close()
+            if state.catalog is not None:
+                state.catalog.close()
+    return lifespan
+
+
+def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["X-API-Key", "Content-Type"])
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app; `embedder` reuses a model the caller already loaded (`cvsm serve`)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    state = ServiceState(settings=settings, metrics=metrics,
+                         pool=EmbedPool(settings.embed_workers, settings.embed_queue))
+    metrics.bind(state.index_size, lambda: state.pool.depth)
+    app = FastAPI(title="CVSM vocal similarity search", version=VERSION,
+                  description="Upload a song or a vocal take; get the catalog tracks whose "
+                  "singer sounds most alike.", lifespan=_lifespan(state, embedder))
+    app.state.service = state
+    errors.install(app)
+    for module in (health, search, tracks, map_routes):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    _add_middleware(app, settings, metrics)
+    return app

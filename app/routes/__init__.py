@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; `main.create_app` includes their routers."""

@@ -1,0 +1,23 @@
+"""Pieces shared by the route modules: record -> schema, documented error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.schemas import ErrorBody, Track
+
+#: Error statuses every upload/query route may answer, for the OpenAPI docs.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown track"},
+    413: {"model": ErrorBody, "description": "upload over the size limit"},
+    415: {"model": ErrorBody, "description": "unsupported or undecodable audio"},
+    422: {"model": ErrorBody, "description": "bad parameters, or too short / silent audio"},
+    503: {"model": ErrorBody, "description": "not ready, or the embedding queue is full"},
+}
+
+
+def track_out(record: Any) -> Track:
+    """A catalog `TrackRecord` as the API shows it."""
+    return Track(id=record.id, title=record.title or None,
+                 artist=record.artist or None, metadata=dict(record.metadata or {}),
+                 duration_s=record.duration, audio_url=f"/v1/tracks/{record.id}/audio")

@@ -1,0 +1,72 @@
+"""`POST /v1/search`: query by an uploaded clip or by a catalog track (search by example)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from app.deps import StateDep
+from app.errors import ApiError
+from app.jobs import embed_query, run_job
+from app.routes.common import ERRORS, track_out
+from app.routes.map import refresh_map
+from app.schemas import Hit, QueryInfo, SearchResponse
+from app.state import ServiceState, project
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+MAX_K = 100
+
+
+async def _query_vector(state: ServiceState, file: UploadFile | None,
+                        track_id: str | None) -> tuple[np.ndarray, QueryInfo]:
+    """The vector to search with: the upload's embedding, or a catalog track's stored one."""
+    if (file is None) == (track_id is None):
+        raise ApiError(422, "invalid_parameters", "send exactly one of `file` or `track_id`")
+    if file is not None:
+        data = await file.read()
+        s = state.settings
+        vector, seconds = await run_job(state, embed_query, state.embedder, data,
+                                        s.max_query_seconds, s.min_audio_seconds)
+        return vector, QueryInfo(duration_s=round(seconds, 3))
+    vector = await run_in_threadpool(state.catalog.vector_of, track_id)
+    if vector is None:
+        raise ApiError(404, "not_found", f"no track with id {track_id}")
+    record = await run_in_threadpool(state.catalog.get_track, track_id)
+    duration = getattr(record, "duration", None) if record is not None else None
+    return np.asarray(vector, dtype=np.float32), QueryInfo(duration_s=duration,
+                                                           track_id=track_id)
+
+
+@router.post("/search", response_model=SearchResponse, responses=ERRORS,
+             summary="Find the catalog tracks whose singer sounds most like the query")
+async def search(
+    state: StateDep,
+    file: Annotated[UploadFile | None, File(description="audio clip (WAV, FLAC, OGG, Opus, "
+                                            "MP3, M4A)")] = None,
+    track_id: Annotated[str | None, Form(description="search by this catalog track instead",
+                                         examples=["singer00_song01"])] = None,
+    k: Annotated[int, Form(ge=1, le=MAX_K, description="how many results")] = 10,
+    exclude_artist: Annotated[str | None, Form(description="leave out this artist",
+                                               examples=["singer00"])] = None,
+    min_score: Annotated[float | None, Form(ge=-1.0, le=1.0,
+                                            description="drop results below this cosine")] = None,
+) -> SearchResponse:
+    """Multipart form: `file` (or `track_id`), `k`, `exclude_artist`, `min_score`.
+
+    Results are ranked by cosine similarity of the track embeddings; with `track_id` the track
+    itself is left out. `query.point` places the query on the map of `GET /v1/map`.
+    """
+    vector, info = await _query_vector(state, file, track_id)
+    exclude_ids = (track_id,) if track_id is not None else ()
+    hits = await run_in_threadpool(
+        lambda: state.catalog.search(vector, k, exclude_artist=exclude_artist or None,
+                                     min_score=min_score, exclude_ids=exclude_ids))
+    await run_in_threadpool(refresh_map, state)
+    info.point = project(state, vector)
+    results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6))
+               for rec, score in hits]
+    return SearchResponse(query=info, results=results)

@@ -1,0 +1,116 @@
+"""`/v1/tracks`: read, page, add (upload + embed + store, durable before 201), delete, stream."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import uuid
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from app.deps import CatalogDep, StateDep, WriteAuth
+from app.errors import ApiError
+from app.jobs import decode_checked, run_job
+from app.routes.common import ERRORS, track_out
+from app.schemas import Track, TrackPage
+from app.state import ServiceState
+
+router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
+
+NOT_FOUND = {404: ERRORS[404]}
+#: Ids travel in URL paths: no slashes, spaces or other characters that need escaping.
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+
+
+def _not_found(track_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no track with id {track_id}")
+
+
+@router.get("", response_model=TrackPage, summary="List catalog tracks, paged")
+async def list_tracks(catalog: CatalogDep,
+                      offset: Annotated[int, Query(ge=0)] = 0,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TrackPage:
+    records, total = await run_in_threadpool(catalog.list_tracks, offset, limit)
+    return TrackPage(items=[track_out(r) for r in records], total=total, offset=offset,
+                     limit=limit)
+
+
+@router.get("/{track_id}", response_model=Track, responses=NOT_FOUND, summary="One track")
+async def get_track(track_id: str, catalog: CatalogDep) -> Track:
+    record = await run_in_threadpool(catalog.get_track, track_id)
+    if record is None:
+        raise _not_found(track_id)
+    return track_out(record)
+
+
+@router.get("/{track_id}/audio", responses=NOT_FOUND, response_class=FileResponse,
+            summary="Stream the track's catalog audio file")
+async def track_audio(track_id: str, catalog: CatalogDep) -> FileResponse:
+    path = await run_in_threadpool(catalog.audio_path, track_id)
+    if path is None:
+        raise _not_found(track_id)
+    media = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media)
+
+
+def _parse_metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_parameters", "metadata must be a JSON object")
+    return value
+
+
+def _safe_name(filename: str | None) -> str:
+    """Only the base name of what the client calls its file (never a path)."""
+    name = PurePath((filename or "upload").replace("\\", "/")).name
+    return name[:200] or "upload"
+
+
+def _add(state: ServiceState, data: bytes, filename: str, fields: dict[str, Any]) -> Any:
+    """Decode, embed and store one track (runs on a pool worker)."""
+    s = state.settings
+    audio = decode_checked(data, s.max_track_seconds, s.min_audio_seconds)
+    vector = state.embedder.embed_waveform(audio.samples)
+    return state.catalog.add_track(audio.samples, source_bytes=data, filename=filename,
+                                   vector=vector, **fields)
+
+
+@router.post("", status_code=201, response_model=Track, responses=ERRORS,
+             dependencies=[WriteAuth], summary="Add a track with its audio")
+async def add_track(
+    state: StateDep,
+    file: Annotated[UploadFile, File(description="the track's audio")],
+    title: Annotated[str, Form(max_length=512, examples=["Morning song"])] = "",
+    artist: Annotated[str, Form(max_length=512, examples=["singer00"])] = "",
+    track_id: Annotated[str | None, Form(alias="id", pattern=ID_PATTERN,
+                                         description="your id (an existing one is replaced); "
+                                         "default: generated")] = None,
+    metadata: Annotated[str | None, Form(description="JSON object",
+                                         examples=['{"gender": "female"}'])] = None,
+) -> Track:
+    """The track is decoded, embedded and written to SQL and the index before the 201."""
+    fields = {"external_id": track_id or f"upload-{uuid.uuid4().hex}", "title": title,
+              "artist": artist, "metadata": _parse_metadata(metadata)}
+    data = await file.read()
+    record = await run_job(state, _add, state, data, _safe_name(file.filename), fields)
+    state.touch()
+    return track_out(record)
+
+
+@router.delete("/{track_id}", status_code=204, responses=NOT_FOUND, dependencies=[WriteAuth],
+               summary="Remove a track from the catalog and the index")
+async def delete_track(track_id: str, state: StateDep) -> Response:
+    deleted = await run_in_threadpool(state.catalog.delete_track, track_id)
+    if not deleted:
+        raise _not_found(track_id)
+    state.touch()
+    return Response(status_code=204)

@@ -1,0 +1,73 @@
+"""Response bodies of the API (pydantic), with the examples shown at /docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["unsupported_format"])
+    message: str = Field(examples=["not a recognised audio format"])
+
+
+class ErrorBody(BaseModel):
+    """Every non-2xx answer has this shape."""
+
+    error: ErrorDetail
+
+
+class Track(BaseModel):
+    id: str = Field(examples=["singer00_song01"], description="the stable catalog id")
+    title: str | None = Field(None, examples=["song01 sung by singer00"])
+    artist: str | None = Field(None, examples=["singer00"])
+    metadata: dict[str, Any] = Field(default_factory=dict, examples=[{"gender": "male"}])
+    duration_s: float | None = Field(None, examples=[6.0])
+    audio_url: str | None = Field(None, examples=["/v1/tracks/singer00_song01/audio"])
+
+
+class TrackPage(BaseModel):
+    items: list[Track]
+    total: int = Field(examples=[24])
+    offset: int = Field(examples=[0])
+    limit: int = Field(examples=[50])
+
+
+class Hit(Track):
+    score: float = Field(examples=[0.93], description="cosine similarity, higher is closer")
+
+
+class QueryInfo(BaseModel):
+    duration_s: float | None = Field(None, examples=[10.0], description="decoded query length")
+    track_id: str | None = Field(None, description="set when searching by a catalog track")
+    point: list[float] | None = Field(None, examples=[[0.12, -0.4]],
+                                      description="the query on the embedding map (GET /v1/map)")
+
+
+class SearchResponse(BaseModel):
+    query: QueryInfo
+    results: list[Hit]
+
+
+class MapPoint(BaseModel):
+    id: str
+    x: float
+    y: float
+    title: str | None = None
+    artist: str | None = None
+
+
+class MapResponse(BaseModel):
+    points: list[MapPoint]
+    total: int = Field(description="tracks in the catalog; points may be a sample of them")
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Ready(BaseModel):
+    status: str = Field(examples=["ready"])
+    tracks: int = Field(examples=[24])
+    model: str = Field(examples=["3f2a9c0d1b7e4a55"], description="model fingerprint")

@@ -1,0 +1,52 @@
+"""Service settings: the only place that reads the environment (CVSM_* variables and .env).
+
+Everything else receives a `Settings` instance, so tests build one directly and never touch
+`os.environ`; the lower layers (index/, model/) take plain arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of `cvsm serve` and `create_app`; every field is `CVSM_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CVSM_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="catalog files, FAISS index, SQLite file")
+    database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir")
+    checkpoint: Path | None = Field(None, description="model file; default: the bundled one")
+    device: str = "cpu"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: SecretStr | None = Field(None, description="when set, writes need X-API-Key")
+    cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+    max_upload_mb: float = Field(20.0, gt=0, description="request body cap, checked while read")
+    max_query_seconds: float = Field(120.0, gt=0, description="longest query audio decoded")
+    max_track_seconds: float = Field(600.0, gt=0, description="longest catalog track accepted")
+    min_audio_seconds: float = Field(0.5, ge=0, description="shorter uploads are refused (422)")
+    embed_workers: int = Field(1, ge=1, description="threads that decode and embed")
+    embed_queue: int = Field(8, ge=0, description="jobs waiting beyond the workers before 503")
+    torch_threads: int = Field(2, ge=1, description="intra-op threads of torch (2-core box)")
+    faiss_threads: int = Field(1, ge=1, description="OpenMP threads of FAISS searches")
+    refresh_seconds: float = Field(30.0, ge=0, description="pick up rows that `cvsm index` "
+                                   "committed, this often (0: never)")
+    map_points: int = Field(2000, ge=10, description="catalog points shown on the map")
+    seed_demo: bool = Field(True, description="cvsm serve: fill an empty catalog with synth data")
+    demo_singers: int = 6
+    demo_songs: int = 4
+
+    @property
+    def db_url(self) -> str:
+        """The configured URL, or an SQLite file inside data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cvsm.db').resolve()}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

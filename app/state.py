@@ -1,0 +1,70 @@
+"""What the service holds while it runs: settings, model, catalog, worker pool, map cache.
+
+Loading happens in a background task started by the lifespan, so the process answers /healthz
+at once and /readyz (and every API route, with 503) says "not ready" until the model and the
+catalog are up, or if loading failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.metrics import Metrics
+from app.pool import EmbedPool
+from app.projection import Projection
+from app.settings import Settings
+from index.catalog import Catalog
+from model.embedder import Embedder
+
+log = logging.getLogger("cvsm.app")
+
+
+@dataclass
+class MapCache:
+    """The last PCA map and the catalog version it was computed for."""
+
+    version: tuple[int, int] = (-1, -1)
+    projection: Projection | None = None
+    points: list[dict] = field(default_factory=list)
+    total: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    metrics: Metrics
+    pool: EmbedPool
+    embedder: Embedder | None = None
+    catalog: Catalog | None = None
+    failed: bool = False
+    #: Bumped on every add/delete through the API: tells the map cache it is stale.
+    version: int = 0
+    map: MapCache = field(default_factory=MapCache)
+
+    @property
+    def ready(self) -> bool:
+        return self.embedder is not None and self.catalog is not None and not self.failed
+
+    def index_size(self) -> float:
+        if self.catalog is None:
+            return 0.0
+        try:
+            return float(self.catalog.stats()["count"])
+        except Exception:  # a scrape must not fail because the DB blinked
+            return float("nan")
+
+    def touch(self) -> None:
+        self.version += 1
+
+
+def project(state: ServiceState, vector: np.ndarray) -> list[float] | None:
+    """The query's point on the current map, if a map has been computed."""
+    projection = state.map.projection
+    if projection is None:
+        return None
+    return [float(v) for v in projection.apply(vector)]

@@ -1,0 +1,130 @@
+// CVSM search page: upload a clip, list the matches with players, draw the embedding map.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+let catalogMap = { points: [], total: 0 };
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+async function fetchJson(url, options) {
+  const res = await fetch(url, options);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const msg = body.error ? body.error.message : `HTTP ${res.status}`;
+    throw new Error(msg);
+  }
+  return body;
+}
+
+function colourOf(name) {
+  let h = 0;
+  for (const c of name || "?") h = (h * 31 + c.charCodeAt(0)) % 360;
+  return `hsl(${h}, 65%, 50%)`;
+}
+
+function drawMap(query, hitIds) {
+  const svg = $("map");
+  svg.replaceChildren();
+  const pts = catalogMap.points.slice();
+  const all = query ? pts.concat([{ x: query[0], y: query[1] }]) : pts;
+  if (all.length === 0) { $("map-note").textContent = "The catalog is empty."; return; }
+  const xs = all.map((p) => p.x), ys = all.map((p) => p.y);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const sx = (x) => 20 + 360 * (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5);
+  const sy = (y) => 380 - 360 * (y1 > y0 ? (y - y0) / (y1 - y0) : 0.5);
+  for (const p of pts) {
+    const c = document.createElementNS(SVG, "circle");
+    const hit = hitIds.has(p.id);
+    c.setAttribute("cx", sx(p.x)); c.setAttribute("cy", sy(p.y));
+    c.setAttribute("r", hit ? 6 : 3.5);
+    c.setAttribute("fill", colourOf(p.artist));
+    c.setAttribute("class", hit ? "point hit" : "point");
+    const t = document.createElementNS(SVG, "title");
+    t.textContent = `${p.title || p.id} — ${p.artist || "unknown"}`;
+    c.appendChild(t); svg.appendChild(c);
+  }
+  if (query) {
+    const star = document.createElementNS(SVG, "path");
+    const [cx, cy] = [sx(query[0]), sy(query[1])];
+    let d = "";
+    for (let i = 0; i < 10; i++) {
+      const r = i % 2 ? 5 : 12, a = Math.PI / 5 * i - Math.PI / 2;
+      d += `${i ? "L" : "M"}${cx + r * Math.cos(a)},${cy + r * Math.sin(a)}`;
+    }
+    star.setAttribute("d", d + "Z"); star.setAttribute("class", "query");
+    star.setAttribute("id", "query-point");
+    svg.appendChild(star);
+  }
+  const shown = catalogMap.points.length;
+  $("map-note").textContent = shown < catalogMap.total
+    ? `${shown} of ${catalogMap.total} tracks shown` : `${shown} tracks`;
+}
+
+async function loadMap() {
+  try {
+    catalogMap = await fetchJson("/v1/map");
+    drawMap(null, new Set());
+  } catch (err) {
+    $("map-note").textContent = `Map unavailable: ${err.message}`;
+  }
+}
+
+function renderResults(results) {
+  const list = $("results");
+  list.replaceChildren();
+  for (const hit of results) {
+    const li = document.createElement("li");
+    li.className = "result";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const name = document.createElement("span");
+    name.textContent = `${hit.title || hit.id} — ${hit.artist || "unknown"}`;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = hit.score.toFixed(3);
+    meta.append(name, score);
+    const audio = document.createElement("audio");
+    audio.controls = true; audio.preload = "none"; audio.src = hit.audio_url;
+    li.append(meta, audio);
+    list.appendChild(li);
+  }
+  if (results.length === 0) setStatus("No matches.");
+}
+
+async function search(file) {
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  form.append("k", $("k").value || "10");
+  if ($("exclude").value.trim()) form.append("exclude_artist", $("exclude").value.trim());
+  setStatus(`Searching with ${file.name}…`);
+  try {
+    const body = await fetchJson("/v1/search", { method: "POST", body: form });
+    const secs = body.query.duration_s != null ? `${body.query.duration_s.toFixed(1)} s` : "";
+    setStatus(`${body.results.length} matches for ${file.name} (${secs})`);
+    renderResults(body.results);
+    catalogMap = await fetchJson("/v1/map");
+    drawMap(body.query.point, new Set(body.results.map((h) => h.id)));
+  } catch (err) {
+    setStatus(`Search failed: ${err.message}`, true);
+  }
+}
+
+function setupDrop() {
+  const drop = $("drop");
+  $("file").addEventListener("change", (e) => search(e.target.files[0]));
+  for (const ev of ["dragenter", "dragover"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const ev of ["dragleave", "drop"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
+  }
+  drop.addEventListener("drop", (e) => search(e.dataTransfer.files[0]));
+}
+
+setupDrop();
+loadMap();
