@@ -1,0 +1,241 @@
+"""The batch indexing job behind `cvsm index`: catalog -> decode (worker processes) -> embed in
+batches -> SQL rows with vectors (one transaction per batch) -> FAISS.
+
+Incremental: a track whose content hash and model fingerprint match its row is not decoded again;
+a new model re-embeds everything. Failures are rows with status "failed" and a reason. Crash
+safety comes from the order of writes: a batch's rows and vectors commit together, and the FAISS
+file is only a cache reconciled from committed rows (index/store.py), so after `kill -9` a re-run
+skips what was committed, embeds the rest and leaves SQL and FAISS in exact agreement. A sharded
+run (`shard=(K, N)`) writes rows only; `index.merge` builds the one index afterwards.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from index import db
+from index.schema import FAILED, INDEXED, IndexRun, Track
+from index.sources import READY, UNCHANGED, CatalogItem, Prepared, in_shard, prepare, read_catalog
+from index.store import build_index, content_tag, encode_vector, sync_index
+from index.vectors import ModelMismatchError, VectorIndex, choose_factory
+from model.audio import SAMPLE_RATE
+from model.embedder import Embedder
+
+INDEX_DIR = "index"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    catalog: Path
+    data_dir: Path
+    db_url: str | None = None
+    shard: tuple[int, int] = (0, 1)
+    workers: int = 1
+    batch: int = 16
+    index_factory: str | None = None
+    #: Save the FAISS file at least this often during a long run (it is only a cache).
+    save_every_s: float = 600.0
+    progress: bool = True
+
+
+@dataclass
+class Summary:
+    indexed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    audio_seconds: float = 0.0
+    vectors: int | None = None
+
+    @property
+    def tracks_per_s(self) -> float:
+        return self.indexed / self.seconds if self.seconds else 0.0
+
+    @property
+    def realtime(self) -> float:
+        """Seconds of audio embedded per second of wall time."""
+        return self.audio_seconds / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        vectors = "" if self.vectors is None else f", {self.vectors} vectors in the index"
+        return (f"indexed {self.indexed}, unchanged {self.unchanged}, failed {self.failed} in "
+                f"{self.seconds:.1f} s ({self.tracks_per_s:.2f} tracks/s, "
+                f"{self.realtime:.1f}x real time){vectors}")
+
+
+def run_index(cfg: JobConfig, embedder: Embedder) -> Summary:
+    """Index `cfg.catalog` with `embedder`; returns the end summary."""
+    start = time.perf_counter()
+    url = cfg.db_url or db.sqlite_url(cfg.data_dir)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    db.migrate(url)
+    engine = db.make_engine(url)
+    sessions = db.session_factory(engine)
+    items = [i for i in read_catalog(cfg.catalog) if in_shard(i.track_id, *cfg.shard)]
+    sharded = cfg.shard[1] > 1
+    index = None if sharded else _open_index(sessions, cfg, embedder)
+    with sessions() as session:
+        known = _known_hashes(session, embedder.fingerprint)
+    run_id = _start_run(sessions, cfg, embedder.fingerprint)
+    summary = Summary()
+    writer = _BatchWriter(sessions, embedder, index, run_id, summary)
+    last_save = time.monotonic()
+    tasks = ((item, known.get(item.track_id)) for item in items)
+    bar = tqdm(total=len(items), desc="index", unit="track", disable=not cfg.progress)
+    for prepared in ordered_map(prepare, tasks, cfg.workers):
+        writer.take(prepared)
+        if len(writer.pending) >= cfg.batch:
+            writer.flush()
+        bar.update()
+        bar.set_postfix(new=summary.indexed, same=summary.unchanged, failed=summary.failed)
+        if index is not None and time.monotonic() - last_save > cfg.save_every_s:
+            index.save(cfg.data_dir / INDEX_DIR)
+            last_save = time.monotonic()
+    writer.flush()
+    bar.close()
+    if index is not None:
+        index = _finish_index(sessions, cfg, embedder, index)
+        summary.vectors = index.ntotal
+    summary.seconds = time.perf_counter() - start
+    _finish_run(sessions, run_id, summary)
+    engine.dispose()
+    return summary
+
+
+def _open_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder) -> VectorIndex:
+    """The saved index reconciled with SQL; another model's index is replaced, not refused:
+    this job is what re-embeds the catalog for the new model."""
+    folder = cfg.data_dir / INDEX_DIR
+    try:
+        index, _ = sync_index(sessions, folder, embedder.fingerprint, embedder.dim,
+                              cfg.index_factory)
+    except ModelMismatchError:
+        index = build_index(sessions, embedder.fingerprint, embedder.dim, cfg.index_factory)
+    return index
+
+
+def _finish_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder,
+                  index: VectorIndex) -> VectorIndex:
+    """Rebuild when the catalog outgrew (or shrank below) the index type, then save."""
+    wanted = cfg.index_factory or choose_factory(index.ntotal)
+    if wanted != index.factory:
+        index = build_index(sessions, embedder.fingerprint, embedder.dim, wanted)
+    index.save(cfg.data_dir / INDEX_DIR)
+    return index
+
+
+def _known_hashes(session: Session, fingerprint: str) -> dict[str, str]:
+    """external_id -> content hash of rows already done (indexed or failed) with this model."""
+    rows = session.execute(select(Track.external_id, Track.content_hash)
+                           .where(Track.model_fingerprint == fingerprint))
+    return dict(rows.all())
+
+
+def _start_run(sessions: sessionmaker, cfg: JobConfig, fingerprint: str) -> int:
+    with sessions.begin() as session:
+        run = IndexRun(kind="index", catalog=str(cfg.catalog), model_fingerprint=fingerprint,
+                       shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard[1] > 1 else "")
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def _finish_run(sessions: sessionmaker, run_id: int, summary: Summary) -> None:
+    with sessions.begin() as session:
+        run = session.get(IndexRun, run_id)
+        run.status, run.finished_at, run.seconds = "done", datetime.now(UTC), summary.seconds
+        run.indexed, run.unchanged, run.failed = summary.indexed, summary.unchanged, summary.failed
+
+
+class _BatchWriter:
+    """Collects prepared items; `flush` embeds the ready ones together and commits one batch."""
+
+    def __init__(self, sessions: sessionmaker, embedder: Embedder, index: VectorIndex | None,
+                 run_id: int, summary: Summary) -> None:
+        self.sessions, self.embedder, self.index = sessions, embedder, index
+        self.run_id, self.summary = run_id, summary
+        self.pending: list[Prepared] = []
+
+    def take(self, prepared: Prepared) -> None:
+        if prepared.status == UNCHANGED:
+            self.summary.unchanged += 1
+        else:
+            self.pending.append(prepared)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        ready = [p for p in self.pending if p.status == READY]
+        vectors = self.embedder.embed_many([p.samples for p in ready]) if ready else []
+        by_id = {p.item.track_id: v for p, v in zip(ready, vectors, strict=True)}
+        with self.sessions.begin() as session:
+            rows = upsert_rows(session, [p.item for p in self.pending])
+            for p in self.pending:
+                self._fill(rows[p.item.track_id], p, by_id.get(p.item.track_id))
+        if self.index is not None and ready:
+            ids = np.array([db.vector_id_for(p.item.track_id) for p in ready], np.int64)
+            tags = np.array([content_tag(p.content_hash) for p in ready], np.int64)
+            self.index.add(ids, np.stack(vectors), tags)
+        self.summary.indexed += len(ready)
+        self.summary.failed += len(self.pending) - len(ready)
+        self.summary.audio_seconds += sum(len(p.samples) for p in ready) / SAMPLE_RATE
+        self.pending = []
+
+    def _fill(self, row: Track, p: Prepared, vector: np.ndarray | None) -> None:
+        item = p.item
+        row.title = p.tags.get("title") or item.title
+        row.artist = p.tags.get("artist") or item.artist
+        row.extra = {**item.metadata, **{k: v for k, v in p.tags.items()
+                                         if k not in ("title", "artist")}}
+        row.source, row.content_hash, row.run_id = item.source, p.content_hash, self.run_id
+        row.model_fingerprint = self.embedder.fingerprint
+        if vector is None:
+            row.status, row.error, row.vector, row.duration = FAILED, p.error, None, None
+            if self.index is not None:
+                self.index.remove(np.array([row.vector_id]))
+        else:
+            row.status, row.error, row.vector = INDEXED, None, encode_vector(vector)
+            row.duration = len(p.samples) / SAMPLE_RATE
+
+
+def upsert_rows(session: Session, items: Iterable[CatalogItem]) -> dict[str, Track]:
+    """Existing rows for these items' ids, plus new (unflushed) ones for the rest."""
+    items = list(items)
+    ids = [i.track_id for i in items]
+    rows = {r.external_id: r for r in session.scalars(
+        select(Track).where(Track.external_id.in_(ids)))}
+    for tid in ids:
+        if tid not in rows:
+            rows[tid] = Track(external_id=tid, vector_id=db.vector_id_for(tid))
+            session.add(rows[tid])
+    return rows
+
+
+def ordered_map(fn: Callable[..., Prepared], tasks: Iterable[tuple],
+                workers: int) -> Iterator[Prepared]:
+    """fn(*task) for each task, in order; in `workers` spawned processes when > 1, with at most
+    4 x workers tasks in flight so decoded audio never piles up ahead of the embedder."""
+    if workers <= 1:
+        for task in tasks:
+            yield fn(*task)
+        return
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        window: deque = deque()
+        for task in tasks:
+            window.append(pool.submit(fn, *task))
+            if len(window) >= 4 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
