@@ -29,7 +29,8 @@ def get_state(request: Request) -> ServiceState:
 def get_ready_state(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceState:
     """The state, or 503 while the model or catalog is still loading (or failed to)."""
     if not state.ready:
-        raise ApiError(503, "not_ready", "the service is not ready yet; retry shortly")
+        raise ApiError(503, "not_ready", "the service is not ready yet; retry shortly",
+                       {"Retry-After": "5"})
     return state
 
 

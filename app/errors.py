@@ -24,9 +24,10 @@ AUDIO_STATUS = {EmptyAudioError.code: 422, TooLongError.code: 422}
 class ApiError(Exception):
     """An error we mean to show the client, with its HTTP status and a stable code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def error_response(status: int, code: str, message: str,
@@ -43,7 +44,7 @@ def error_body(code: str, message: str) -> bytes:
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 async def _audio_error(_: Request, exc: AudioError) -> JSONResponse:

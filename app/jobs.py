@@ -26,7 +26,8 @@ async def run_job(state: ServiceState, fn: Callable[..., T], *args) -> T:
         return await state.pool.run(fn, *args)
     except PoolFull:
         state.metrics.rejected.inc()
-        raise ApiError(503, "busy", "too many audio jobs in progress; retry shortly") from None
+        raise ApiError(503, "busy", "too many audio jobs in progress; retry shortly",
+                       {"Retry-After": "1"}) from None
 
 
 def decode_checked(data: bytes, max_seconds: float, min_seconds: float) -> DecodedAudio:

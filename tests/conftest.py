@@ -11,6 +11,9 @@ from model import checkpoint
 from model.encoder import CVSMModel
 from model.synth import generate
 
+#: The service tests' fixtures (model, seeded catalog folder) live in their own module.
+pytest_plugins = ["service_fixtures"]
+
 MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mir1k-dev" / "clips.csv"
 
 

@@ -21,9 +21,10 @@ async function fetchJson(url, options) {
 }
 
 function colourOf(name) {
-  let h = 0;
-  for (const c of name || "?") h = (h * 31 + c.charCodeAt(0)) % 360;
-  return `hsl(${h}, 65%, 50%)`;
+  // FNV-1a hash, spread round the colour wheel by the golden angle: similar names, far hues.
+  let h = 2166136261;
+  for (const c of name || "?") h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return `hsl(${Math.round((h % 1000) * 137.508) % 360}, 65%, 48%)`;
 }
 
 function drawMap(query, hitIds) {

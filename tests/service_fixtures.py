@@ -1,0 +1,75 @@
+"""Fixtures shared by the service tests (imported by those modules, not a conftest, so the
+other suites do not pay for them): the model, a seeded catalog folder, test clips."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.bootstrap import index_manifest
+from app.main import open_catalog
+from app.settings import Settings
+from model.audio import encode
+from model.embedder import Embedder
+from model.manifest import read_manifest
+
+SR = 16_000
+LEAKS = ("Traceback", "/tmp", "/work", "File \"", ".py\"")
+
+
+@pytest.fixture(scope="session")
+def embedder(init_checkpoint: Path) -> Embedder:
+    return Embedder.from_checkpoint(init_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory, synth_manifest: Path, embedder: Embedder,
+               init_checkpoint: Path) -> Path:
+    """A data dir whose SQLite catalog holds the 12 synthetic tracks (copied per server)."""
+    data_dir = tmp_path_factory.mktemp("seeded")
+    settings = Settings(data_dir=data_dir, checkpoint=init_checkpoint, _env_file=None)
+    catalog = open_catalog(settings, embedder)
+    try:
+        index_manifest(catalog, synth_manifest)
+    finally:
+        catalog.close()
+    return data_dir
+
+
+def copy_data_dir(seeded: Path, dest: Path) -> Path:
+    shutil.copytree(seeded, dest)
+    return dest
+
+
+def wav_bytes(samples: np.ndarray, rate: int = SR) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def mixture_of(manifest: Path, index: int = 0) -> tuple[str, Path]:
+    """(track id, mixture path) of a manifest row."""
+    track = read_manifest(manifest)[index]
+    return track.track_id, track.mixture
+
+
+def mp3_of(path: Path) -> bytes:
+    samples, rate = sf.read(path, dtype="float32")
+    return encode(samples, rate, "mp3")
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict:
+    """The JSON error shape, the status, and no stack trace or path in the body."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    for leak in LEAKS:
+        assert leak not in resp.text, resp.text
+    return body

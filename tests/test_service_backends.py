@@ -1,0 +1,62 @@
+"""Catalog writes through the API on each SQL backend (SQLite file, PostgreSQL if reachable)."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from live_server import LiveServer
+from service_fixtures import assert_error, mixture_of
+
+from app.settings import Settings
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """SQLite in the data dir, or a throw-away PostgreSQL schema (skipped when unreachable)."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    schema = f"cvsm_app_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432/test is not reachable")
+    yield (f"postgresql+psycopg://postgres@127.0.0.1:5432/test"
+           f"?options=-csearch_path%3D{schema}")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_crud_and_search_round_trip(db_url, tmp_path, synth_manifest, embedder,
+                                    init_checkpoint):
+    """Open API (no key): add three tracks to an empty catalog, read, search, delete, reopen."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url,
+                        checkpoint=init_checkpoint, refresh_seconds=0, _env_file=None)
+    clips = [mixture_of(synth_manifest, i) for i in (0, 4, 8)]
+    with LiveServer(settings, embedder) as live, live.client() as c:
+        assert c.get("/v1/tracks").json()["total"] == 0
+        assert c.get("/v1/map").json() == {"points": [], "total": 0}
+        for tid, path in clips:
+            resp = c.post("/v1/tracks", files={"file": (path.name, path.read_bytes())},
+                          data={"id": tid, "artist": tid.split("_")[0], "title": tid})
+            assert resp.status_code == 201, resp.text
+        page = c.get("/v1/tracks", params={"limit": 2}).json()
+        assert page["total"] == 3 and [t["id"] for t in page["items"]] == [clips[0][0],
+                                                                           clips[1][0]]
+        hits = c.post("/v1/search", files={"file": ("q.wav", clips[1][1].read_bytes())},
+                      data={"k": "3"}).json()["results"]
+        assert hits[0]["id"] == clips[1][0] and len(hits) == 3
+        by_id = c.post("/v1/search", data={"track_id": clips[0][0]}).json()["results"]
+        assert len(by_id) == 2
+        assert c.delete(f"/v1/tracks/{clips[2][0]}").status_code == 204
+        assert_error(c.get(f"/v1/tracks/{clips[2][0]}"), 404, "not_found")
+        assert c.get(f"/v1/tracks/{clips[0][0]}/audio").content == clips[0][1].read_bytes()
+        assert len(c.get("/v1/map").json()["points"]) == 2
+    with LiveServer(settings, embedder) as again, again.client() as c:
+        assert c.get("/readyz").json()["tracks"] == 2
+        assert c.get("/v1/tracks").json()["total"] == 2

@@ -1,0 +1,62 @@
+"""The web page in a real browser (Debian's headless Chromium via Playwright): upload a clip,
+see the ranked matches and the map, play a match. Leaves a screenshot in test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from live_server import LiveServer
+from service_fixtures import copy_data_dir, mixture_of
+
+from app.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_upload_see_results_and_play(browser, tmp_path, seeded_dir, embedder, init_checkpoint,
+                                     synth_manifest):
+    settings = Settings(data_dir=copy_data_dir(seeded_dir, tmp_path / "data"),
+                        checkpoint=init_checkpoint, refresh_seconds=0, _env_file=None)
+    tid, clip = mixture_of(synth_manifest, 3)
+    with LiveServer(settings, embedder) as live:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(live.url + "/")
+        page.wait_for_selector("#map circle")
+        assert page.locator("#map circle").count() == 12
+        page.fill("#k", "5")
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#results li.result")
+        items = page.locator("#results li.result")
+        assert items.count() == 5
+        assert tid.split("_")[0] in items.first.inner_text()
+        assert float(items.first.locator(".score").inner_text()) == pytest.approx(1.0, abs=1e-3)
+        page.wait_for_selector("#query-point")
+        assert "5 matches" in page.inner_text("#status")
+        audio = items.first.locator("audio")
+        audio.evaluate("a => a.play()")
+        page.wait_for_function("() => document.querySelector('#results audio').currentTime > 0",
+                               timeout=15_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "service-page.png"), full_page=True)
+        assert not errors, errors
+        page.close()
