@@ -13,12 +13,10 @@ import torch
 
 from app.main import configure_threads, load_embedder, open_catalog
 from app.settings import Settings
-from index.catalog import Catalog
+from index.job import JobConfig, run_index
 from model import checkpoint
-from model.audio import decode
 from model.embedder import Embedder
 from model.encoder import CVSMModel
-from model.manifest import read_manifest
 from model.synth import generate
 from model.weights import default_checkpoint
 
@@ -50,25 +48,14 @@ def resolve_checkpoint(settings: Settings) -> Path:
         return untrained_checkpoint(settings.data_dir)
 
 
-def index_manifest(catalog: Catalog, manifest: Path) -> int:
-    """Add every manifest row's mixture to the catalog (through `Catalog.add_track`)."""
-    count = 0
-    for track in read_manifest(manifest):
-        path = track.mixture or track.vocals
-        data = path.read_bytes()
-        samples = decode(data).samples
-        catalog.add_track(samples, source_bytes=data, filename=path.name,
-                          external_id=track.track_id, title=track.title, artist=track.artist,
-                          metadata={"gender": track.gender, "song": track.song, **track.extra})
-        count += 1
-    return count
-
-
-def seed_demo(settings: Settings, catalog: Catalog) -> int:
-    """Synthesise a small corpus into the data dir and index it through the index layer."""
+def seed_demo(settings: Settings, embedder: Embedder) -> int:
+    """Synthesise a small corpus into the data dir and index it with the batch job
+    (`cvsm index`'s code path), so the demo catalog is built exactly as a real one."""
     manifest = generate(settings.data_dir / "demo", settings.demo_singers, settings.demo_songs,
                         seconds=8.0, seed=0)
-    return index_manifest(catalog, manifest)
+    job = JobConfig(catalog=manifest, data_dir=settings.data_dir, db_url=settings.db_url,
+                    progress=False)
+    return run_index(job, embedder).indexed
 
 
 def prepare(settings: Settings) -> tuple[Settings, Embedder]:
@@ -79,10 +66,10 @@ def prepare(settings: Settings) -> tuple[Settings, Embedder]:
     embedder = load_embedder(settings)
     catalog = open_catalog(settings, embedder)  # runs the Alembic migrations first
     try:
-        if settings.seed_demo and catalog.stats()["tracks"] == 0:
-            log.info("empty catalog: seeding the demo corpus")
-            count = seed_demo(settings, catalog)
-            log.info("demo catalog: %d tracks indexed", count)
+        empty = catalog.stats()["tracks"] == 0
     finally:
         catalog.close()
+    if settings.seed_demo and empty:
+        log.info("empty catalog: seeding the demo corpus")
+        log.info("demo catalog: %d tracks indexed", seed_demo(settings, embedder))
     return settings, embedder

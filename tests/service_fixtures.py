@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.bootstrap import index_manifest
-from app.main import open_catalog
-from app.settings import Settings
+from index.job import JobConfig, run_index
 from model.audio import encode
 from model.embedder import Embedder
 from model.manifest import read_manifest
@@ -28,16 +26,11 @@ def embedder(init_checkpoint: Path) -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory, synth_manifest: Path, embedder: Embedder,
-               init_checkpoint: Path) -> Path:
+def seeded_dir(tmp_path_factory, synth_manifest: Path, embedder: Embedder) -> Path:
     """A data dir whose SQLite catalog holds the 12 synthetic tracks (copied per server)."""
     data_dir = tmp_path_factory.mktemp("seeded")
-    settings = Settings(data_dir=data_dir, checkpoint=init_checkpoint, _env_file=None)
-    catalog = open_catalog(settings, embedder)
-    try:
-        index_manifest(catalog, synth_manifest)
-    finally:
-        catalog.close()
+    job = JobConfig(catalog=synth_manifest, data_dir=data_dir, progress=False)
+    assert run_index(job, embedder).indexed == 12
     return data_dir
 
 
