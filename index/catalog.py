@@ -31,7 +31,15 @@ from sqlalchemy import func, select, text
 
 from index import db
 from index.schema import FAILED, INDEXED, Track
-from index.store import content_tag, decode_vector, encode_vector, live_rows, reconcile, sync_index
+from index.store import (
+    content_tag,
+    decode_vector,
+    encode_vector,
+    live_rows,
+    reconcile,
+    sql_tags,
+    sync_index,
+)
 from index.vectors import ModelMismatchError, VectorIndex
 from model.audio import SAMPLE_RATE
 from model.embedder import Embedder
@@ -103,9 +111,12 @@ class Catalog:
                 index.save(self.index_dir)
 
     def refresh(self) -> int:
-        """Pick up rows committed by others (e.g. a running `cvsm index`); returns changes."""
+        """Pick up rows committed by others (e.g. a running `cvsm index`); returns changes.
+        The full id scan runs outside the lock; only the changed vectors are read inside it."""
+        with self._sessions() as session:
+            want = sql_tags(session, self.fingerprint)
         with self._lock:
-            return reconcile(self._require(), self._sessions)
+            return reconcile(self._require(), self._sessions, want)
 
     def save(self) -> None:
         """Write the FAISS file + manifest atomically (SQL already holds everything)."""

@@ -73,10 +73,13 @@ def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
     return VectorIndex.build(ids, vecs, fingerprint, dim, factory, tg)
 
 
-def reconcile(index: VectorIndex, sessions: sessionmaker) -> int:
-    """Make `index` hold exactly the live rows; returns how many ids were added or removed."""
+def reconcile(index: VectorIndex, sessions: sessionmaker,
+              want: dict[int, int] | None = None) -> int:
+    """Make `index` hold exactly the live rows (`want`: their tags, read here when not given);
+    returns how many ids were added or removed."""
     with sessions() as session:
-        want = sql_tags(session, index.fingerprint)
+        if want is None:
+            want = sql_tags(session, index.fingerprint)
         have = index.tags
         stale = [vid for vid, tag in want.items() if have.get(vid) != tag]
         gone = np.array([vid for vid in have if vid not in want], np.int64)
