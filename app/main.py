@@ -48,7 +48,7 @@ def load_embedder(settings: Settings) -> Embedder:
 
 
 def open_catalog(settings: Settings, embedder: Embedder) -> Catalog:
-    catalog = Catalog(settings.db_url, settings.data_dir, embedder)
+    catalog = Catalog(settings.db_url, settings.data_dir, embedder, settings.index_factory)
     catalog.open()
     return catalog
 
@@ -73,7 +73,8 @@ async def _refresh_loop(state: ServiceState) -> None:
         await asyncio.sleep(period)
         if state.ready:
             try:
-                await asyncio.to_thread(state.catalog.refresh)
+                if await asyncio.to_thread(state.catalog.refresh):
+                    state.touch()
             except Exception:
                 log.exception("catalog refresh failed; will retry")
 

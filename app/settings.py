@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="catalog files, FAISS index, SQLite file")
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir")
     checkpoint: Path | None = Field(None, description="model file; default: the bundled one")
+    index_factory: str | None = Field(None, description="FAISS type, e.g. HNSW32,Flat; default "
+                                      "chosen by catalog size")
     device: str = "cpu"
     host: str = "127.0.0.1"
     port: int = 8000

@@ -27,7 +27,7 @@ log = logging.getLogger("cvsm.app")
 class MapCache:
     """The last PCA map and the catalog version it was computed for."""
 
-    version: tuple[int, int] = (-1, -1)
+    version: int = -1
     projection: Projection | None = None
     points: list[dict] = field(default_factory=list)
     total: int = 0
@@ -42,7 +42,8 @@ class ServiceState:
     embedder: Embedder | None = None
     catalog: Catalog | None = None
     failed: bool = False
-    #: Bumped on every add/delete through the API: tells the map cache it is stale.
+    #: Bumped on every catalog change the service sees (API writes, refreshes that picked up
+    #: rows from `cvsm index`): tells the map cache it is stale.
     version: int = 0
     map: MapCache = field(default_factory=MapCache)
 

@@ -34,9 +34,7 @@ def refresh_map(state: ServiceState) -> None:
     """Recompute the cached map if the catalog changed since it was made."""
     cache = state.map
     with cache.lock:
-        # API writes bump `version`; rows added by `cvsm index` (picked up by refresh) change
-        # the count.
-        version = (state.version, state.catalog.stats()["count"])
+        version = state.version  # bumped by API writes and by refreshes that changed rows
         if cache.version == version:
             return
         records, vectors, total = _sample(state)
