@@ -42,6 +42,12 @@ def configure_threads(settings: Settings) -> None:
     faiss.omp_set_num_threads(settings.faiss_threads)
 
 
+def prepare_worker_thread() -> None:
+    """Flush-to-zero is a per-thread CPU flag: set it on every embedding worker too, or an
+    untrained (or freshly re-normalised) network can run 10x slower on denormal floats."""
+    torch.set_flush_denormal(True)
+
+
 def load_embedder(settings: Settings) -> Embedder:
     path = settings.checkpoint or default_checkpoint()
     return Embedder.from_checkpoint(path, device=settings.device)
@@ -110,7 +116,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     settings = settings or Settings()
     metrics = Metrics()
     state = ServiceState(settings=settings, metrics=metrics,
-                         pool=EmbedPool(settings.embed_workers, settings.embed_queue))
+                         pool=EmbedPool(settings.embed_workers, settings.embed_queue,
+                                        prepare_worker_thread))
     metrics.bind(state.index_size, lambda: state.pool.depth)
     app = FastAPI(title="CVSM vocal similarity search", version=VERSION,
                   description="Upload a song or a vocal take; get the catalog tracks whose "

@@ -23,10 +23,12 @@ class PoolFull(Exception):
 class EmbedPool:
     """A thread pool with an admission bound of `workers + queue` jobs."""
 
-    def __init__(self, workers: int, queue: int) -> None:
+    def __init__(self, workers: int, queue: int,
+                 initializer: Callable[[], None] | None = None) -> None:
         self.capacity = workers + queue
         self._slots = threading.BoundedSemaphore(self.capacity)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cvsm-embed")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cvsm-embed",
+                                            initializer=initializer)
         self._lock = threading.Lock()
         self._active = 0
 

@@ -207,6 +207,8 @@ def test_list_get_and_audio(client, clip):
     audio = client.get(track["audio_url"])
     assert audio.status_code == 200 and audio.content == clip[1]
     assert audio.headers["content-type"].startswith("audio/")
+    part = client.get(track["audio_url"], headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == clip[1][:100]  # players can seek
     assert_error(client.get("/v1/tracks", params={"limit": 0}), 422, "invalid_parameters")
 
 
