@@ -2,12 +2,14 @@
 vectors (the worst case for approximate search: no cluster structure to exploit).
 
     python benchmarks/faiss_search.py --n 100000 --approx "HNSW32,Flat" --sweep 64,128,256,512
-    python benchmarks/faiss_search.py --n 1000000 --approx "IVF4096,PQ64,RFlat" \
-        --sweep 16,64,256 --train 150000
+    python benchmarks/faiss_search.py --n 1000000 --approx "IVF1024,PQ64,RFlat" \
+        --sweep 16,64,256,1024 --train 50000 --k-factor 32
+    add --intrinsic 32 for vectors near a 32-d subspace (closer to real embeddings)
 
 The catalog is generated chunk by chunk from a fixed seed, so it is never held twice in memory:
 the exact index is built, measured and used for the ground truth, freed, then the approximate
-index is built from the same chunks. Latency is one query at a time (the service's case).
+index is built from the same chunks. Latency is one query at a time (the service's case);
+recall is over all queries, searched as one batch.
 """
 
 from __future__ import annotations
@@ -25,23 +27,36 @@ from index.vectors import VectorIndex
 CHUNK = 50_000
 
 
-def chunks(n: int, dim: int, seed: int):
+def unit_vectors(rng: np.random.Generator, n: int, dim: int, intrinsic: int) -> np.ndarray:
+    """Random unit vectors: isotropic (intrinsic 0, the worst case), or lying near a random
+    `intrinsic`-dimensional subspace, a proxy for real embeddings' low intrinsic dimension."""
+    if not intrinsic:
+        x = rng.standard_normal((n, dim), dtype=np.float32)
+    else:
+        basis = np.random.default_rng(999).standard_normal((intrinsic, dim), dtype=np.float32)
+        x = rng.standard_normal((n, intrinsic), dtype=np.float32) @ basis
+        x += 0.05 * np.sqrt(intrinsic) * rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def chunks(n: int, dim: int, seed: int, intrinsic: int = 0):
     """(ids, unit vectors) in chunks; the same seed gives the same catalog every time."""
     for start in range(0, n, CHUNK):
         rng = np.random.default_rng([seed, start])
-        x = rng.standard_normal((min(CHUNK, n - start), dim), dtype=np.float32)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        x = unit_vectors(rng, min(CHUNK, n - start), dim, intrinsic)
         yield np.arange(start, start + len(x), dtype=np.int64), x
 
 
-def build(factory: str, n: int, dim: int, train: int, seed: int) -> tuple[VectorIndex, float]:
+def build(factory: str, args: argparse.Namespace) -> tuple[VectorIndex, float]:
     start = time.perf_counter()
+    n, dim, seed, intrinsic = args.n, args.dim, args.seed, args.intrinsic
     index = VectorIndex(dim, "bench", factory)
     if not index.index.is_trained:
-        sample = np.concatenate([x for _, x in _take(chunks(n, dim, seed), train)])[:train]
+        sample = np.concatenate([x for _, x in _take(chunks(n, dim, seed, intrinsic),
+                                                     args.train)])[:args.train]
         index.index.train(sample)
         del sample
-    for ids, x in chunks(n, dim, seed):
+    for ids, x in chunks(n, dim, seed, intrinsic):
         index.index.add_with_ids(x, ids)
     return index, time.perf_counter() - start
 
@@ -73,9 +88,10 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
                                                                          strict=True)]))
 
 
-def set_knob(index: VectorIndex, value: int) -> str:
+def set_knob(index: VectorIndex, value: int, k_factor: float) -> str:
     inner = faiss.downcast_index(index.index.index)
     if isinstance(inner, faiss.IndexRefine):
+        inner.k_factor = k_factor
         inner = faiss.downcast_index(inner.base_index)
     if hasattr(inner, "hnsw"):
         inner.hnsw.efSearch = value
@@ -93,29 +109,41 @@ def main() -> None:
     p.add_argument("--approx", default="HNSW32,Flat")
     p.add_argument("--sweep", default="64,128,256", help="efSearch or nprobe values")
     p.add_argument("--train", type=int, default=100_000, help="training rows (IVF types)")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="for building")
+    p.add_argument("--search-threads", type=int, default=1,
+                   help="for searching (the service searches single-threaded)")
+    p.add_argument("--latency-queries", type=int, default=100,
+                   help="how many queries are timed one at a time")
+    p.add_argument("--k-factor", type=float, default=8, help="re-ranking depth (RFlat types)")
+    p.add_argument("--intrinsic", type=int, default=0,
+                   help="0: isotropic random vectors; D: vectors near a D-dim subspace")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(12345)
-    queries = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = unit_vectors(rng, args.queries, args.dim, args.intrinsic)
     report = {"n": args.n, "dim": args.dim, "queries": args.queries, "k": args.k,
-              "threads": args.threads}
+              "threads": args.threads, "search_threads": args.search_threads,
+              "intrinsic": args.intrinsic}
 
-    exact, secs = build("Flat", args.n, args.dim, 0, args.seed)
-    truth, lat = latency(exact, queries, args.k)
+    exact, secs = build("Flat", args)
+    truth = exact.index.search(queries, args.k)[1]  # batched: the ground truth
+    faiss.omp_set_num_threads(args.search_threads)
+    _, lat = latency(exact, queries[:args.latency_queries], args.k)
     report["exact"] = {"factory": "IDMap2,Flat", "build_s": round(secs, 1), **lat}
     print(json.dumps(report["exact"]), flush=True)
     del exact
 
-    approx, secs = build(args.approx, args.n, args.dim, args.train, args.seed)
+    faiss.omp_set_num_threads(args.threads)
+    approx, secs = build(args.approx, args)
+    faiss.omp_set_num_threads(args.search_threads)
     report["approx"] = {"factory": f"IDMap2,{args.approx}", "build_s": round(secs, 1),
                         "sweep": []}
     print(f"built {args.approx} in {secs:.1f} s", flush=True)
     for value in (int(v) for v in args.sweep.split(",")):
-        knob = set_knob(approx, value)
-        found, lat = latency(approx, queries, args.k)
+        knob = set_knob(approx, value, args.k_factor)
+        found = approx.index.search(queries, args.k)[1]
+        _, lat = latency(approx, queries[:args.latency_queries], args.k)
         row = {knob: value, "recall@10": round(recall(found, truth), 3), **lat}
         report["approx"]["sweep"].append(row)
         print(json.dumps(row), flush=True)

@@ -103,7 +103,7 @@ def run_index(cfg: JobConfig, embedder: Embedder) -> Summary:
         if index is not None and time.monotonic() - last_save > cfg.save_every_s:
             index.save(cfg.data_dir / INDEX_DIR)
             last_save = time.monotonic()
-    writer.flush()
+    writer.finish()
     bar.close()
     if index is not None:
         index = _finish_index(sessions, cfg, embedder, index)
@@ -167,6 +167,8 @@ class _BatchWriter:
         self.sessions, self.embedder, self.index = sessions, embedder, index
         self.run_id, self.summary = run_id, summary
         self.pending: list[Prepared] = []
+        #: Replacements for an index type that cannot remove: applied in one rebuild at the end.
+        self.deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def take(self, prepared: Prepared) -> None:
         if prepared.status == UNCHANGED:
@@ -185,13 +187,29 @@ class _BatchWriter:
             for p in self.pending:
                 self._fill(rows[p.item.track_id], p, by_id.get(p.item.track_id))
         if self.index is not None and ready:
-            ids = np.array([db.vector_id_for(p.item.track_id) for p in ready], np.int64)
-            tags = np.array([content_tag(p.content_hash) for p in ready], np.int64)
-            self.index.add(ids, np.stack(vectors), tags)
+            self._add(np.array([db.vector_id_for(p.item.track_id) for p in ready], np.int64),
+                      np.stack(vectors),
+                      np.array([content_tag(p.content_hash) for p in ready], np.int64))
         self.summary.indexed += len(ready)
         self.summary.failed += len(self.pending) - len(ready)
         self.summary.audio_seconds += sum(len(p.samples) for p in ready) / SAMPLE_RATE
         self.pending = []
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray, tags: np.ndarray) -> None:
+        old = np.isin(ids, np.fromiter(self.index.tags, np.int64, len(self.index.tags)))
+        if self.index.removable or not old.any():
+            self.index.add(ids, vectors, tags)
+            return
+        self.index.add(ids[~old], vectors[~old], tags[~old])
+        self.deferred.append((ids[old], vectors[old], tags[old]))
+
+    def finish(self) -> None:
+        """Flush, then apply the deferred replacements (one rebuild for the whole run)."""
+        self.flush()
+        if self.deferred:
+            ids, vectors, tags = (np.concatenate(p) for p in zip(*self.deferred, strict=True))
+            self.index.add(ids, vectors, tags)
+            self.deferred = []
 
     def _fill(self, row: Track, p: Prepared, vector: np.ndarray | None) -> None:
         item = p.item

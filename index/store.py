@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.schema import INDEXED, Track
-from index.vectors import VectorIndex
+from index.vectors import VectorIndex, choose_factory, normalise
 
 CHUNK = 5_000
 
@@ -61,16 +61,19 @@ def load_vectors(session: Session, vector_ids: Iterable[int],
 
 
 def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
-                factory: str | None = None) -> VectorIndex:
-    """A fresh index over all live rows (chosen by size unless `factory` is given)."""
+                factory: str | None = None, train_size: int = 200_000) -> VectorIndex:
+    """A fresh index over all live rows (type chosen by size unless `factory` is given),
+    streamed from SQL in chunks; types that need training first see a random sample."""
     with sessions() as session:
         tags = sql_tags(session, fingerprint)
-        batches = list(load_vectors(session, tags, dim))
-    if not batches:
-        return VectorIndex.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32),
-                                 fingerprint, dim, factory)
-    ids, vecs, tg = (np.concatenate(parts) for parts in zip(*batches, strict=True))
-    return VectorIndex.build(ids, vecs, fingerprint, dim, factory, tg)
+        index = VectorIndex(dim, fingerprint, factory or choose_factory(len(tags)))
+        if not index.index.is_trained and tags:
+            pick = np.random.default_rng(0).permutation(np.fromiter(tags, np.int64, len(tags)))
+            sample = [v for _, v, _ in load_vectors(session, pick[:train_size].tolist(), dim)]
+            index.index.train(normalise(np.concatenate(sample)))
+        for ids, vecs, tg in load_vectors(session, tags, dim):
+            index.add(ids, vecs, tg)
+    return index
 
 
 def reconcile(index: VectorIndex, sessions: sessionmaker,

@@ -95,6 +95,9 @@ class VectorIndex:
         if isinstance(inner, faiss.IndexRefine):
             inner.k_factor = 8
             inner = faiss.downcast_index(inner.base_index)
+        if hasattr(inner, "do_polysemous_training"):
+            # On by default from index_factory, and 50x slower to train; we never use it.
+            inner.do_polysemous_training = False
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = HNSW_EF_SEARCH
         if hasattr(inner, "nprobe"):
@@ -113,40 +116,59 @@ class VectorIndex:
         return stored[~np.isin(stored, np.fromiter(self.deleted, np.int64))]
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, tags: np.ndarray | None = None) -> None:
-        """Add (or, for ids already present, replace) vectors; `tags` default to 0."""
+        """Add (or, for ids already present, replace) vectors; `tags` default to 0. Replacing
+        ids in a type that cannot remove rebuilds the index once for the whole call: batch them."""
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return
         tags = np.zeros(len(ids), np.int64) if tags is None else np.asarray(tags, np.int64)
-        self.remove(ids)
-        revived = self.deleted.intersection(ids.tolist())
-        if revived:  # a soft-deleted id cannot be stored twice: rebuild without it first
-            self._compact()
-        self.index.add_with_ids(normalise(vectors), ids)
+        vectors = normalise(vectors)
+        present = np.isin(ids, faiss.vector_to_array(self.index.id_map))
+        if present.any() and not self.removable:
+            self._compact(ids, vectors, tags)
+            return
+        self.remove(ids[present])
+        self.index.add_with_ids(vectors, ids)
         self.tags.update(zip(ids.tolist(), tags.tolist(), strict=True))
+
+    @property
+    def removable(self) -> bool:
+        """Whether `remove_ids` works here (Flat, plain IVF) or deletions must be soft."""
+        inner = faiss.downcast_index(self.index.index)
+        return isinstance(inner, faiss.IndexFlat | faiss.IndexIVF)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids; soft-deletes (ID selector at search time) where the type cannot remove."""
         ids = np.asarray(ids, dtype=np.int64)
         present = ids[np.isin(ids, faiss.vector_to_array(self.index.id_map))]
+        present = present[~np.isin(present, np.fromiter(self.deleted, np.int64,
+                                                         len(self.deleted)))]
         if not len(present):
             return 0
         for i in present.tolist():
             self.tags.pop(i, None)
-        try:
+        if self.removable:
             return int(self.index.remove_ids(faiss.IDSelectorBatch(present)))
-        except RuntimeError:
-            fresh = set(present.tolist()) - self.deleted
-            self.deleted.update(fresh)
-            return len(fresh)
+        self.deleted.update(present.tolist())
+        return len(present)
 
-    def _compact(self) -> None:
-        """Rebuild without the soft-deleted vectors (reconstructed from the index itself)."""
-        live = self.ids()
-        vectors = np.stack([self.index.reconstruct(int(i)) for i in live]) if len(live) else \
+    def _compact(self, extra_ids: np.ndarray | None = None, extra: np.ndarray | None = None,
+                 extra_tags: np.ndarray | None = None) -> None:
+        """Rebuild without the soft-deleted vectors (read back from the index itself), plus
+        `extra` vectors: how a type that cannot remove replaces ids, in one pass."""
+        stored = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        keep = ~np.isin(stored, np.fromiter(self.deleted, np.int64, len(self.deleted)))
+        if extra_ids is not None:
+            keep &= ~np.isin(stored, extra_ids)
+        inner = self.index.index
+        vectors = inner.reconstruct_n(0, inner.ntotal)[keep] if inner.ntotal else \
             np.zeros((0, self.dim), np.float32)
-        tags = np.array([self.tags.get(int(i), 0) for i in live], np.int64)
-        fresh = VectorIndex.build(live, vectors, self.fingerprint, self.dim, self.factory, tags)
+        ids = stored[keep]
+        tags = np.array([self.tags.get(int(i), 0) for i in ids], np.int64)
+        if extra_ids is not None:
+            ids, vectors = np.concatenate([ids, extra_ids]), np.concatenate([vectors, extra])
+            tags = np.concatenate([tags, extra_tags])
+        fresh = VectorIndex.build(ids, vectors, self.fingerprint, self.dim, self.factory, tags)
         self.index, self.deleted, self.tags = fresh.index, set(), fresh.tags
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -230,3 +230,19 @@ def test_folder_catalog_reads_tags_and_names(tmp_path, db_url, embedder) -> None
     got = rows(db_url)
     assert (got["Ada - Evening.wav"].artist, got["Ada - Evening.wav"].title) == ("Ada", "Evening")
     assert got["x.flac"].title == "x"
+
+
+def test_changed_file_in_an_hnsw_index(tiny_catalog, tmp_path, embedder) -> None:
+    """HNSW cannot remove: the job soft-deletes and rebuilds once at the end."""
+    url, data = f"sqlite:///{tmp_path / 'h.db'}", tmp_path / "data"
+    run_index(job(tiny_catalog, data, url, index_factory="HNSW32,Flat"), embedder)
+    target = read_manifest(tiny_catalog)[0]
+    audio, rate = sf.read(target.mixture)
+    sf.write(target.mixture, audio[::-1].copy(), rate)
+    again = run_index(job(tiny_catalog, data, url, index_factory="HNSW32,Flat"), embedder)
+    assert (again.indexed, again.unchanged, again.vectors) == (1, 3, 4)
+    assert_agree(url, data, embedder.fingerprint, 4)
+    index = VectorIndex.load(data / "index", embedder.fingerprint)
+    new = np.frombuffer(rows(url)[target.track_id].vector, "<f4")
+    assert index.factory == "HNSW32,Flat"
+    assert index.search(new, 1)[1][0, 0] == db.vector_id_for(target.track_id)
