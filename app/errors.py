@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.audio import AudioError, EmptyAudioError, TooLongError
@@ -66,6 +67,12 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return error_response(422, "invalid_parameters", "; ".join(parts) or "invalid request")
 
 
+async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+    log.error("database error: %s", exc.__class__.__name__)
+    return error_response(503, "database_unavailable", "the catalog database is not reachable",
+                          {"Retry-After": "5"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error")
@@ -77,4 +84,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AudioError, _audio_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
