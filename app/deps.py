@@ -6,19 +6,19 @@ Routes declare `state: StateDep` or `catalog: CatalogDep` and get a ready object
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from app.auth import HEADER, UNAUTHORIZED, key_matches
 from app.errors import ApiError
 from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog
 from model.embedder import Embedder
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
                               description="needed for writes when CVSM_API_KEY is set")
 
 
@@ -51,11 +51,8 @@ def get_embedder(state: Annotated[ServiceState, Depends(get_ready_state)]) -> Em
 def check_api_key(settings: Annotated[Settings, Depends(get_settings)],
                   given: Annotated[str | None, Security(api_key_header)] = None) -> None:
     """Constant-time comparison, so response timing reveals nothing about the key."""
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value().encode()
-    if not given or not hmac.compare_digest(given.encode(), expected):
-        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+    if not key_matches(settings.api_key, given):
+        raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
 StateDep = Annotated[ServiceState, Depends(get_ready_state)]

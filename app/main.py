@@ -2,7 +2,8 @@
 
 The lifespan creates the pool and metrics at once and loads the model and the catalog in a
 background task (so /healthz answers while a large index loads); it closes everything on exit.
-Middlewares, outermost first: metrics (counts every answer, 413s included), CORS, body cap.
+Middlewares, outermost first: metrics (counts every answer, 413s included), CORS, API key on
+writes, body cap: the last two answer before a body is read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.auth import WriteKeyMiddleware
 from app.limits import BodyLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.pool import EmbedPool
@@ -104,6 +106,8 @@ def _lifespan(state: ServiceState, embedder: Embedder | None):
 
 def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(WriteKeyMiddleware, key=settings.api_key)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],

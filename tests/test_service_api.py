@@ -227,6 +227,14 @@ def test_writes_need_the_api_key(client, clip):
     assert client.get(f"/v1/tracks/{clip[0]}").status_code == 200  # reads stay public
 
 
+def test_unauthenticated_write_refused_before_the_body(server):
+    """A keyless 50 MB-declared POST gets its 401 at once; the body is never read."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/tracks HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data;"
+                     b" boundary=b\r\nContent-Length: 1000000\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 401")
+
+
 def test_add_bad_inputs(client, clip):
     bad_meta = client.post("/v1/tracks", files={"file": ("a.wav", clip[1])},
                            data={"metadata": "[1, 2]"}, headers=AUTH)
