@@ -31,6 +31,20 @@ def browser():
         browser.close()
 
 
+DROP_JS = """async ([url, name]) => {
+  const blob = await (await fetch(url)).blob();
+  const data = new DataTransfer();
+  data.items.add(new File([blob], name, {type: "audio/wav"}));
+  document.querySelector("#drop").dispatchEvent(
+    new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+}"""
+
+
+def drop_file(page, url: str, name: str) -> None:
+    """Drag-and-drop as the browser delivers it: a drop event carrying a File."""
+    page.evaluate(DROP_JS, [url, name])
+
+
 def test_upload_see_results_and_play(browser, tmp_path, seeded_dir, embedder, init_checkpoint,
                                      synth_manifest):
     settings = Settings(data_dir=copy_data_dir(seeded_dir, tmp_path / "data"),
@@ -52,8 +66,12 @@ def test_upload_see_results_and_play(browser, tmp_path, seeded_dir, embedder, in
         assert float(items.first.locator(".score").inner_text()) == pytest.approx(1.0, abs=1e-3)
         page.wait_for_selector("#query-point")
         assert "5 matches" in page.inner_text("#status")
-        audio = items.first.locator("audio")
-        audio.evaluate("a => a.play()")
+        # drag and drop a second query: the list is replaced by its matches
+        drop_file(page, "/v1/tracks/singer00_song01/audio", "dropped.wav")
+        page.wait_for_function("() => document.querySelector('#status').textContent"
+                               ".includes('matches for dropped.wav')", timeout=30_000)
+        assert "singer00" in items.first.inner_text() and items.count() == 5
+        items.first.locator("audio").evaluate("a => a.play()")
         page.wait_for_function("() => document.querySelector('#results audio').currentTime > 0",
                                timeout=15_000)
         ARTIFACTS.mkdir(exist_ok=True)

@@ -124,7 +124,10 @@ function setupDrop() {
   for (const ev of ["dragleave", "drop"]) {
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
   }
-  drop.addEventListener("drop", (e) => search(e.dataTransfer.files[0]));
+  drop.addEventListener("drop", (e) => {
+    $("file").value = "";  // the picker no longer names the file being searched
+    search(e.dataTransfer.files[0]);
+  });
 }
 
 setupDrop();
