@@ -68,6 +68,7 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
         emb = embedder or await asyncio.to_thread(load_embedder, state.settings)
         state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb)
         state.embedder = emb
+        state.schedule_map_refresh()  # the first map, before the page asks for it
         log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
     except Exception:
         state.failed = True

@@ -43,6 +43,7 @@ class QueryInfo(BaseModel):
     track_id: str | None = Field(None, description="set when searching by a catalog track")
     point: list[float] | None = Field(None, examples=[[0.12, -0.4]],
                                       description="the query on the embedding map (GET /v1/map)")
+    map_version: int = Field(-1, description="the map `version` whose frame `point` is in")
 
 
 class SearchResponse(BaseModel):
@@ -61,6 +62,7 @@ class MapPoint(BaseModel):
 class MapResponse(BaseModel):
     points: list[MapPoint]
     total: int = Field(description="tracks in the catalog; points may be a sample of them")
+    version: int = Field(description="catalog version the map reflects (-1: none yet)")
 
 
 class Health(BaseModel):

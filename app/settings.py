@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     faiss_threads: int = Field(1, ge=1, description="OpenMP threads of FAISS searches")
     refresh_seconds: float = Field(30.0, ge=0, description="pick up rows that `cvsm index` "
                                    "committed, this often (0: never)")
+    map_refresh_seconds: float = Field(30.0, ge=0, description="a changed catalog's map is "
+                                       "recomputed at most this often")
     map_points: int = Field(2000, ge=10, description="catalog points shown on the map")
     seed_demo: bool = Field(True, description="cvsm serve: fill an empty catalog with synth data")
     demo_singers: int = 6

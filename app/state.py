@@ -11,27 +11,15 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from app import catalog_map
+from app.catalog_map import MapCache
 from app.metrics import Metrics
 from app.pool import EmbedPool
-from app.projection import Projection
 from app.settings import Settings
 from index.catalog import Catalog
 from model.embedder import Embedder
 
 log = logging.getLogger("cvsm.app")
-
-
-@dataclass
-class MapCache:
-    """The last PCA map and the catalog version it was computed for."""
-
-    version: int = -1
-    projection: Projection | None = None
-    points: list[dict] = field(default_factory=list)
-    total: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -62,10 +50,13 @@ class ServiceState:
     def touch(self) -> None:
         self.version += 1
 
+    def schedule_map_refresh(self) -> None:
+        """Start a background map refresh if one is due (never blocks a request)."""
+        s = self.settings
+        busy = self.catalog is None or self.map.lock.locked()
+        if busy or not catalog_map.is_due(self.map, self.version, s.map_refresh_seconds):
+            return
+        threading.Thread(target=catalog_map.refresh_quietly, name="cvsm-map", daemon=True,
+                         args=(self.map, self.catalog, self.version, s.map_points,
+                               s.map_refresh_seconds)).start()
 
-def project(state: ServiceState, vector: np.ndarray) -> list[float] | None:
-    """The query's point on the current map, if a map has been computed."""
-    projection = state.map.projection
-    if projection is None:
-        return None
-    return [float(v) for v in projection.apply(vector)]

@@ -105,6 +105,8 @@ def start_server(data_dir: Path, model: Path, port: int, log: Path,
             raise RuntimeError(f"server exited; see {log}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                # steady state: the embedding map (a one-off read of 2000 vectors) is built
+                httpx.get(f"http://127.0.0.1:{port}/v1/map", timeout=600).raise_for_status()
                 return proc
         except httpx.TransportError:
             pass

@@ -287,8 +287,9 @@ def test_map_and_query_point(client, clip):
     body = client.get("/v1/map").json()
     assert body["total"] >= 12 and len(body["points"]) == body["total"]
     point = {p["id"]: p for p in body["points"]}[clip[0]]
-    query = search(client, clip[1]).json()["query"]["point"]
-    assert query == pytest.approx([point["x"], point["y"]], abs=1e-3)
+    query = search(client, clip[1]).json()["query"]
+    assert query["map_version"] == body["version"] >= 0
+    assert query["point"] == pytest.approx([point["x"], point["y"]], abs=1e-3)
 
 
 def test_cors(client):

@@ -8,13 +8,13 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from app import catalog_map
 from app.deps import StateDep
 from app.errors import ApiError
 from app.jobs import embed_query, run_job
 from app.routes.common import ERRORS, track_out
-from app.routes.map import refresh_map
 from app.schemas import Hit, QueryInfo, SearchResponse
-from app.state import ServiceState, project
+from app.state import ServiceState
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -65,8 +65,9 @@ async def search(
     hits = await run_in_threadpool(
         lambda: state.catalog.search(vector, k, exclude_artist=exclude_artist or None,
                                      min_score=min_score, exclude_ids=exclude_ids))
-    await run_in_threadpool(refresh_map, state)
-    info.point = project(state, vector)
+    info.point = catalog_map.project(state.map, vector)
+    info.map_version = state.map.version
+    state.schedule_map_refresh()
     results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6))
                for rec, score in hits]
     return SearchResponse(query=info, results=results)

@@ -108,7 +108,7 @@ async function search(file) {
     const secs = body.query.duration_s != null ? `${body.query.duration_s.toFixed(1)} s` : "";
     setStatus(`${body.results.length} matches for ${file.name} (${secs})`);
     renderResults(body.results);
-    catalogMap = await fetchJson("/v1/map");
+    if (body.query.map_version !== catalogMap.version) catalogMap = await fetchJson("/v1/map");
     drawMap(body.query.point, new Set(body.results.map((h) => h.id)));
   } catch (err) {
     setStatus(`Search failed: ${err.message}`, true);
