@@ -1,0 +1,102 @@
+"""`cvsm evaluate`: the paper's protocol (probes, similarity, retrieval) on frozen features of
+one or more checkpoints and baselines, sharing one decoded corpus."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model.evaluation.baselines import BASELINES, BaselineUnavailable, baseline_system
+from model.evaluation.data import load_corpus, without_artists
+from model.evaluation.report import write_report, write_summary
+from model.evaluation.run import EvalConfig, score_system
+from model.evaluation.systems import checkpoint_system, train_artists
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score checkpoints/baselines with the paper's protocol")
+    p.add_argument("--checkpoint", type=Path, nargs="+", default=[], metavar="PT",
+                   help="training checkpoints or inference exports (several share one data load)")
+    p.add_argument("--baseline", nargs="+", default=[], choices=BASELINES,
+                   help="reference systems scored by the same harness")
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV (docs/manifest.md)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--device", default="auto", help="encoder device: auto, cpu or cuda")
+    p.add_argument("--probe-device", default="cpu",
+                   help="linear probes' device (cpu: batch-64 steps are launch-bound on a GPU)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for the seeds' probes (default: half the CPU cores)")
+    p.add_argument("--seeds", type=int, default=None, help="probe/episode seeds (5; quick: 2)")
+    p.add_argument("--episodes", type=int, default=None, help="similarity episodes per seed")
+    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs (tests)")
+    p.add_argument("--artists", default="", help="comma-separated singers to evaluate on")
+    p.add_argument("--exclude-artists", default="",
+                   help="comma-separated singers to leave out (added to a checkpoint's "
+                        "config train_artists)")
+    p.set_defaults(handler=run)
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
+    """(kind, system) in command-line order; a missing optional baseline is reported, skipped."""
+    systems: list[tuple[str, object]] = []
+    for path in args.checkpoint:
+        systems.append(("checkpoint", checkpoint_system(path, device)))
+    for name in args.baseline:
+        try:
+            systems.append(("baseline", baseline_system(name, device=device)))
+        except BaselineUnavailable as exc:
+            print(f"skipping baseline {name}: {exc}", file=sys.stderr)
+    return systems
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{name}-{k}"
+    taken.add(candidate)
+    return candidate
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.checkpoint and not args.baseline:
+        print("give --checkpoint and/or --baseline", file=sys.stderr)
+        return 2
+    workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
+    config = EvalConfig.make(args.quick, args.seeds, args.episodes, args.probe_device,
+                             min(workers, args.seeds or 5))
+    systems = _systems(args, args.device)
+    if not systems:
+        return 1
+    start = time.perf_counter()
+    corpus = load_corpus(args.data, _names(args.artists), _names(args.exclude_artists),
+                         progress=lambda xs: tqdm(xs, desc="decode", unit="track"))
+    print(f"decoded {len(corpus)} tracks in {time.perf_counter() - start:.1f} s")
+    all_results, taken = [], set()
+    for kind, system in systems:
+        name = _unique_name(system.name, taken)
+        held_out = train_artists(system)
+        subset = without_artists(corpus, held_out)
+        results, features = score_system(
+            subset, system, config, progress=lambda xs, n=name: tqdm(xs, desc=n, leave=False))
+        results.update(system={"name": name, "kind": kind, **getattr(system, "info", {})},
+                       data=str(args.data), excluded_train_artists=held_out)
+        results["config"]["quick"] = args.quick
+        out = args.out if len(systems) == 1 else args.out / name
+        write_report(out, results, {k: f.tracks for k, f in features.items()},
+                     [t.artist for t in subset], [t.gender for t in subset])
+        print(f"{name}: wrote {out / 'report.md'} ({results['timing_s']})")
+        all_results.append(results)
+    if len(systems) > 1:
+        print(f"wrote {write_summary(args.out, all_results)}")
+    return 0
+

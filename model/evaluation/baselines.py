@@ -1,0 +1,121 @@
+"""Reference systems scored by the same harness: random-init encoder, MFCC statistics and a
+pretrained speaker encoder (Resemblyzer, optional `bench` extra)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchaudio
+
+from model.evaluation.systems import EmbedderExtractor
+
+SAMPLE_RATE = 16_000
+BASELINES = ("random", "mfcc", "resemblyzer")
+_RESEMBLYZER_DBFS = -30.0  # resemblyzer.hparams.audio_norm_target_dBFS
+
+
+class BaselineUnavailable(RuntimeError):
+    """An optional baseline whose package is missing; the CLI skips it with this message."""
+
+
+def random_system(seed: int = 0, device: str = "auto") -> EmbedderExtractor:
+    """The CVSM encoder at its (seeded) initialisation: what the architecture gives for free."""
+    from model.embedder import Embedder
+    from model.encoder import CVSMModel
+
+    torch.manual_seed(seed)
+    state = {k: v for k, v in CVSMModel().state_dict().items() if k.startswith("backbone.")}
+    embedder = Embedder.from_state(state, {"name": "random", "seed": seed}, device, 256)
+    return EmbedderExtractor(name="random", embedder=embedder, info={"seed": seed})
+
+
+@dataclass
+class MFCCExtractor:
+    """Mean and standard deviation of 20 MFCCs (40-d), z-scored over the corpus before cosine;
+    per 1 s chunk for the probes and over the whole clip for track embeddings. Without deltas:
+    that reproduces the MIR-1K anchors (P@1 0.297/0.316/0.953 vs 0.298/0.359/0.947); with
+    deltas (80-d) it gave 0.211/0.255/0.934."""
+
+    name: str = "mfcc"
+    standardise: bool = True
+    n_mfcc: int = 20
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=SAMPLE_RATE, n_mfcc=self.n_mfcc,
+            melkwargs={"n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 40})
+
+    @torch.inference_mode()
+    def _stats(self, waves: torch.Tensor) -> np.ndarray:
+        coeffs = self.mfcc(waves)  # (batch, n_mfcc, frames)
+        return torch.cat([coeffs.mean(-1), coeffs.std(-1)], dim=1).numpy()
+
+    def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
+        return self._stats(torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)))
+
+    def embed_track(self, wave: np.ndarray) -> np.ndarray:
+        return self._stats(torch.from_numpy(wave.astype(np.float32))[None])[0]
+
+
+@dataclass
+class ResemblyzerExtractor:
+    """Resemblyzer's VoiceEncoder (GE2E speaker embedding, 256-d, CPU), 1 s chunks through the
+    LSTM in batches. A track is the mean of its sung chunks like any system; `utterance=True`
+    uses `embed_utterance` on the whole clip instead (its own VAD and 1.6 s partials), which is
+    closer to how the model was trained but cost ~3 s per clip on the shared 2-core CPU."""
+
+    name: str = "resemblyzer"
+    standardise: bool = False
+    utterance: bool = False
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            from resemblyzer import VoiceEncoder, preprocess_wav
+        except ImportError as exc:  # pkg_resources (setuptools<81) or the package itself
+            raise BaselineUnavailable(
+                f"resemblyzer is not importable ({exc}); pip install 'resemblyzer' "
+                "'setuptools<81' (the bench extra)") from exc
+        self.encoder = VoiceEncoder(device="cpu", verbose=False)
+        self.info = {"track_embedding": "utterance" if self.utterance else "mean of sung chunks"}
+        self._preprocess = preprocess_wav
+        # resemblyzer.audio.wav_to_mel_spectrogram (librosa, one clip at a time: ~50 ms per
+        # chunk here) as one batched transform; matches it to 3e-7.
+        self._mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40, power=2.0,
+            center=True, pad_mode="constant", norm="slaney", mel_scale="slaney")
+
+    @torch.inference_mode()
+    def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
+        # Its mel input is linear power, so level matters: chunks arrive with every 5 s block at
+        # unit norm (-49 dBFS); lift them to the -30 dBFS that preprocess_wav targets. (At
+        # -49 dBFS MIR-1K vocals->vocals P@1 was 0.60 and gender ID at chance.)
+        gain = 10 ** (_RESEMBLYZER_DBFS / 20) * np.sqrt(5 * SAMPLE_RATE)
+        out = []
+        for i in range(0, len(chunks), 256):
+            batch = torch.from_numpy(np.ascontiguousarray(chunks[i:i + 256] * gain,
+                                                          dtype=np.float32))
+            out.append(self.encoder(self._mel(batch).transpose(1, 2)).numpy())
+        return np.concatenate(out)
+
+    def embed_track(self, wave: np.ndarray) -> np.ndarray | None:
+        if not self.utterance:
+            return None
+        prepared = self._preprocess(wave.astype(np.float32))
+        if len(prepared) < SAMPLE_RATE // 2:  # VAD removed almost everything: use the clip
+            prepared = wave.astype(np.float32)
+        return self.encoder.embed_utterance(prepared)
+
+
+def baseline_system(name: str, seed: int = 0, device: str = "auto") -> object:
+    """Build a baseline by name; raises BaselineUnavailable for a missing optional package."""
+    if name == "random":
+        return random_system(seed, device)
+    if name == "mfcc":
+        return MFCCExtractor()
+    if name == "resemblyzer":
+        return ResemblyzerExtractor()
+    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")

@@ -1,0 +1,42 @@
+"""Trained CVSM checkpoints as feature extractors for the harness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class EmbedderExtractor:
+    """The 1280-d backbone output of a `model.embedder.Embedder` (the paper's representation)."""
+
+    name: str
+    embedder: object  # model.embedder.Embedder, imported lazily (it pulls in PyAV)
+    standardise: bool = False
+    info: dict = field(default_factory=dict)
+
+    def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
+        return self.embedder.embed_chunks(chunks)
+
+    def embed_track(self, wave: np.ndarray) -> None:
+        return None  # tracks are pooled from sung chunks
+
+
+def checkpoint_system(path: str | Path, device: str = "auto",
+                      batch_size: int = 256) -> EmbedderExtractor:
+    """Load a training checkpoint or an inference export; `info` keeps its config."""
+    from model.embedder import Embedder
+
+    embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size)
+    name = Path(path).stem
+    info = {"checkpoint": str(path), "fingerprint": embedder.fingerprint,
+            "config": embedder.config}
+    return EmbedderExtractor(name=name, embedder=embedder, info=info)
+
+
+def train_artists(system: object) -> list[str]:
+    """Singers a checkpoint was trained on (config `train_artists`), for disjoint evaluation."""
+    config = getattr(system, "info", {}).get("config") or {}
+    return list(config.get("train_artists") or [])
