@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import av
 import numpy as np
 import soundfile as sf
+
+try:  # PyAV (FFmpeg) is the decoder; libsndfile is the fallback where no PyAV wheel exists.
+    import av
+except ImportError:  # pragma: no cover - exercised on machines without PyAV only
+    av = None
 
 SAMPLE_RATE = 16_000
 DEFAULT_MAX_SECONDS = 600.0
@@ -114,7 +118,7 @@ def _open(source: AudioSource) -> av.container.InputContainer:
         return av.open(source, mode="r", options={"probesize": "5000000"}, timeout=10.0)
     except av.error.InvalidDataError as exc:
         raise UnsupportedFormatError("not a recognised audio format") from exc
-    except (av.error.FFmpegError, OSError, EOFError, ValueError) as exc:
+    except (av.FFmpegError, OSError, EOFError, ValueError) as exc:
         raise UnsupportedFormatError(f"cannot open the audio data ({type(exc).__name__})") from exc
 
 
@@ -147,6 +151,8 @@ def decode(
     `allow_silent`, which training stems need) or too-long input. Decoding stops as soon as
     the duration cap is passed, so a tiny file declaring hours of audio costs almost nothing.
     """
+    if av is None:  # pragma: no cover
+        return _decode_soundfile(source, max_seconds, allow_silent)
     deadline = time.monotonic() + timeout_s
     container = _open(source)
     try:
@@ -163,7 +169,7 @@ def decode(
         if declared > max_seconds * 1.05 + 1:
             raise TooLongError(f"audio is {declared:.0f} s long; the limit is {max_seconds:.0f} s")
         samples = _decode_stream(container, stream, max_seconds, deadline)
-    except av.error.FFmpegError as exc:
+    except av.FFmpegError as exc:
         raise CorruptAudioError(f"the audio data is damaged ({exc.__class__.__name__})") from exc
     finally:
         container.close()
@@ -227,6 +233,30 @@ def _validate(
                         codec)
 
 
+def _decode_soundfile(source: AudioSource, max_seconds: float,
+                      allow_silent: bool) -> DecodedAudio:  # pragma: no cover
+    """libsndfile path (WAV, FLAC, OGG/Vorbis/Opus, MP3) + torchaudio resampling."""
+    import torch
+    import torchaudio
+
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    try:
+        info = sf.info(source)
+        if info.duration > max_seconds * 1.05 + 1:
+            raise TooLongError(f"audio is {info.duration:.0f} s long; the limit is "
+                               f"{max_seconds:.0f} s")
+        if hasattr(source, "seek"):
+            source.seek(0)
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        raise UnsupportedFormatError(f"cannot read the audio data: {exc}") from exc
+    mono = data.mean(axis=1)
+    if rate != SAMPLE_RATE and mono.size:
+        mono = torchaudio.functional.resample(torch.from_numpy(mono), rate, SAMPLE_RATE).numpy()
+    return _validate(mono, info.duration, rate, info.channels, info.format, allow_silent)
+
+
 def load(source: AudioSource, **kwargs) -> np.ndarray:
     """Shorthand for `decode(...).samples`."""
     return decode(source, **kwargs).samples
@@ -243,7 +273,7 @@ ENCODERS: dict[str, tuple[str, str]] = {
 }
 
 
-def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
+def encode(samples: np.ndarray, sample_rate: int, fmt: str, bit_rate: int | None = None) -> bytes:
     """Encode mono float samples in one of `ENCODERS`' formats (tests, demos, synth output)."""
     container_fmt, codec = ENCODERS[fmt]
     buf = io.BytesIO()
@@ -253,6 +283,8 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     rate = 48_000 if codec == "libopus" else sample_rate
     with av.open(buf, mode="w", format=container_fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
+        if bit_rate:
+            stream.bit_rate = bit_rate
         data = np.clip(samples, -1, 1).astype(np.float32)[None, :]
         frame = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
         frame.sample_rate = sample_rate

@@ -81,6 +81,8 @@ class Embedder:
     config: dict
     batch_size: int = 64
     dim: int = EMBED_DIM
+    #: Singers the model was trained on (kept so evaluation can stay singer-disjoint).
+    train_artists: tuple[str, ...] = ()
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto",
@@ -88,8 +90,10 @@ class Embedder:
         """Load a training checkpoint or an inference export."""
         data = ckpt_io.load(path)
         state = ckpt_io.backbone_state(data["model"])
-        return cls.from_state(state, data.get("config", {}), device, batch_size,
-                              fingerprint=data.get("fingerprint"))
+        embedder = cls.from_state(state, data.get("config", {}), device, batch_size,
+                                  fingerprint=data.get("fingerprint"))
+        embedder.train_artists = tuple(data.get("train_artists", ()))
+        return embedder
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",

@@ -49,13 +49,14 @@ class Head(nn.Module):
 class CVSMModel(nn.Module):
     """Waveform crops in, backbone embeddings (and head projections for the loss) out."""
 
-    def __init__(self) -> None:
+    def __init__(self, bilinear_std: float = 0.05) -> None:
         super().__init__()
         self.frontend = LogMel()
         self.backbone = Backbone()
         self.head = Head()
-        # Bilinear similarity s(a, p) = a^T W p; Keras' random_normal init (std 0.05).
-        self.bilinear = nn.Parameter(torch.randn(PROJ_DIM, PROJ_DIM) * 0.05)
+        # Bilinear similarity s(a, p) = a^T W p; the paper's Keras random_normal init has
+        # std 0.05, which starts the logits near +-15 (a saturated softmax).
+        self.bilinear = nn.Parameter(torch.randn(PROJ_DIM, PROJ_DIM) * bilinear_std)
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """(batch, samples) waveform -> (batch, 1280) representation."""
@@ -67,6 +68,11 @@ class CVSMModel(nn.Module):
     def similarity(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
         """(A, 512) x (P, 512) -> (A, P) logits, no temperature (bilinear, as the paper)."""
         return anchors @ self.bilinear @ positives.T
+
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor,
+                silent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training forward = the contrastive loss, so DDP and torch.compile wrap all of it."""
+        return contrastive_loss(self, anchors, positives, silent)
 
 
 def contrastive_loss(model: CVSMModel, anchors: torch.Tensor, positives: torch.Tensor,

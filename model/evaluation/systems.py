@@ -37,6 +37,10 @@ def checkpoint_system(path: str | Path, device: str = "auto",
 
 
 def train_artists(system: object) -> list[str]:
-    """Singers a checkpoint was trained on (config `train_artists`), for disjoint evaluation."""
+    """Singers a checkpoint was trained on (recorded by `cvsm train`, or a config list
+    `train_artists`), for singer-disjoint evaluation."""
+    embedder = getattr(system, "embedder", None)
+    if getattr(embedder, "train_artists", ()):
+        return list(embedder.train_artists)
     config = getattr(system, "info", {}).get("config") or {}
     return list(config.get("train_artists") or [])

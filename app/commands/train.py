@@ -1,0 +1,50 @@
+"""`cvsm train`: contrastive training of one of the six systems from a config file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from model.config import load_config
+from model.manifest import ManifestError
+from model.train import Trainer, dist_from_env
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the encoder (any of the six systems)")
+    p.add_argument("--config", type=Path, required=True, help="configs/<system>.toml")
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--steps", type=int, help="train until this step (default: the config's)")
+    p.add_argument("--batch-size", type=int, help="override the config's batch size")
+    p.add_argument("--val-artists", help="comma-separated singers held out for validation")
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "cvsm",
+                   help="where decoded stems are cached (reused across runs)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                   help="decoding processes for the cache")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.batch_size:
+        cfg.batch_size = args.batch_size
+    if args.val_artists:
+        cfg.val_artists = [a.strip() for a in args.val_artists.split(",") if a.strip()]
+    try:
+        trainer = Trainer(cfg, args.data, args.out, device=args.device, cache_dir=args.cache_dir,
+                          resume=args.resume, workers=args.workers,
+                          dist=dist_from_env(dict(os.environ)))
+    except (ManifestError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
+    max_s = args.max_minutes * 60 if args.max_minutes else None
+    summary = trainer.run(args.steps, max_seconds=max_s)
+    if trainer.dist.main:
+        print(json.dumps(summary, indent=2))
+    return 0

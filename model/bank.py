@@ -1,0 +1,180 @@
+"""Training audio decoded once into a compact cache, then served as crops without re-decoding.
+
+Every track's stems are decoded (in parallel processes) to 16 kHz and stored back to back in
+float16 memmaps, one per stem (vocals, accompaniment, mixture), each track starting on a 10 ms
+frame boundary. Beside them: per-frame energies (so the energy of any 5 s window, which the
+per-segment L2 normalisation needs, is two lookups in a cumulative sum) and per-frame vocal
+activity (from the manifest's activity files, else an energy gate on the vocal stem).
+
+The cache folder is named by a fingerprint of the manifest rows and file sizes/mtimes, so a
+changed catalog gets a new cache and a finished cache is reused by every run that reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from model.manifest import ACTIVITY_HOP_S, ManifestError, Track, read_activity
+
+SR = 16_000
+FRAME = 160  # 10 ms
+STEMS = ("vocals", "accompaniment", "mixture")
+MIN_TRACK_S = 1.0
+#: Vocal frames more than this far (dB) under the track's loud vocal frames count as silent.
+GATE_DB = 35.0
+
+
+def data_fingerprint(tracks: list[Track]) -> str:
+    """Hash of what training reads: ids, labels and each file's size and mtime."""
+    h = hashlib.sha256()
+    for t in tracks:
+        h.update(f"{t.track_id}|{t.artist}|{t.gender}|{t.song}".encode())
+        for p in (t.vocals, t.accompaniment, t.mixture, t.vocal_activity):
+            if p is not None:
+                st = p.stat()
+                h.update(f"|{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def _decode_track(track: Track) -> dict[str, np.ndarray]:
+    """Decode one row's stems (mixture = vocals + accompaniment when not given)."""
+    from model.audio import AudioError, load
+
+    out: dict[str, np.ndarray] = {}
+    try:
+        for stem in ("vocals", "accompaniment", "mixture"):
+            path = getattr(track, stem)
+            if path is not None:
+                out[stem] = load(path, allow_silent=True, max_seconds=3600)
+    except AudioError as exc:
+        raise ManifestError(f"row {track.row} ({track.track_id}): cannot decode "
+                            f"{path}: {exc}") from exc
+    if "vocals" in out and "accompaniment" in out:
+        n = min(len(out["vocals"]), len(out["accompaniment"]))
+        out["vocals"], out["accompaniment"] = out["vocals"][:n], out["accompaniment"][:n]
+        if "mixture" not in out:
+            out["mixture"] = out["vocals"] + out["accompaniment"]
+    n = min(len(v) for v in out.values())
+    return {k: v[:n] for k, v in out.items()}
+
+
+def _frame_energy(x: np.ndarray) -> np.ndarray:
+    n = len(x) // FRAME * FRAME
+    e = np.square(x[:n].astype(np.float64)).reshape(-1, FRAME).sum(axis=1)
+    if len(x) > n:
+        e = np.append(e, np.square(x[n:].astype(np.float64)).sum())
+    return e
+
+
+def _activity(track: Track, vocals: np.ndarray | None, frames: int) -> np.ndarray:
+    """Per-10 ms singing flags: the manifest's labels if any, else an energy gate."""
+    if track.vocal_activity is not None:
+        labels = read_activity(track.vocal_activity)
+        # label frame i covers [i*hop, i*hop + 2*hop); sample its centre for each 10 ms frame
+        centres = (np.arange(frames) * FRAME + FRAME // 2) / SR
+        idx = np.clip(((centres - ACTIVITY_HOP_S) / ACTIVITY_HOP_S).round().astype(int), 0,
+                      len(labels) - 1)
+        return labels[idx] if len(labels) else np.zeros(frames, bool)
+    if vocals is None:
+        return np.ones(frames, bool)
+    db = 10 * np.log10(_frame_energy(vocals)[:frames] / FRAME + 1e-12)
+    loud = np.percentile(db, 95)
+    return (db > loud - GATE_DB) & (db > -70)
+
+
+@dataclass
+class Bank:
+    """Decoded training audio: stems, per-frame energy cumsums, activity, track table."""
+
+    root: Path
+    tracks: list[Track]
+    starts: np.ndarray    # sample offset of each track (multiple of FRAME)
+    lengths: np.ndarray   # samples
+    stems: dict[str, np.ndarray]       # float16 memmaps, one per available stem
+    energy_cum: dict[str, np.ndarray]  # float64 cumsum of per-frame energy, leading 0
+    activity: np.ndarray               # bool per frame
+    fingerprint: str
+
+    @property
+    def artists(self) -> list[str]:
+        return sorted({t.artist for t in self.tracks})
+
+    def window_energy(self, stem: str, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """Energy of samples [start, start + length) per row (frame-quantised)."""
+        cum = self.energy_cum[stem]
+        a = start // FRAME
+        b = (start + length + FRAME - 1) // FRAME
+        return cum[b] - cum[a]
+
+    def active_fraction(self, start: np.ndarray, length: int) -> np.ndarray:
+        cum = self._activity_cum
+        a = start // FRAME
+        b = (start + length) // FRAME
+        return (cum[b] - cum[a]) / np.maximum(b - a, 1)
+
+    def __post_init__(self) -> None:
+        self._activity_cum = np.concatenate([[0], np.cumsum(self.activity, dtype=np.int64)])
+
+
+def build_bank(tracks: list[Track], cache_dir: Path, workers: int = 2,
+               quiet: bool = False) -> Bank:
+    """Decode `tracks` into `cache_dir/<fingerprint>` once; later calls just open it."""
+    fp = data_fingerprint(tracks)
+    root = Path(cache_dir) / fp
+    if not (root / "done.json").is_file():
+        _write_cache(tracks, root, workers, quiet)
+    return open_bank(root, tracks)
+
+
+def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    decoded: list[dict[str, np.ndarray]] = []
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        jobs = pool.map(_decode_track, tracks, chunksize=4)
+        for item in tqdm(jobs, total=len(tracks), desc="decode stems", unit="track",
+                         disable=quiet):
+            decoded.append(item)
+    lengths = np.array([len(next(iter(d.values()))) for d in decoded], dtype=np.int64)
+    padded = (lengths + FRAME - 1) // FRAME * FRAME + FRAME  # a silent frame between tracks
+    starts = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
+    total = int(padded.sum())
+    available = [s for s in STEMS if all(s in d for d in decoded)]
+    for stem in available:
+        mm = np.lib.format.open_memmap(root / f"{stem}.npy", "w+", np.float16, (total,))
+        energy = np.zeros(total // FRAME, dtype=np.float64)
+        for d, s in zip(decoded, starts, strict=True):
+            x = d[stem]
+            mm[s:s + len(x)] = x.astype(np.float16)
+            e = _frame_energy(x)
+            energy[s // FRAME:s // FRAME + len(e)] = e
+        mm.flush()
+        del mm
+        np.save(root / f"{stem}_energy.npy", energy)
+    activity = np.zeros(total // FRAME, dtype=bool)
+    for t, d, s, n in zip(tracks, decoded, starts, lengths, strict=True):
+        frames = int(n // FRAME)
+        activity[s // FRAME:s // FRAME + frames] = _activity(t, d.get("vocals"), frames)
+    np.save(root / "activity.npy", activity)
+    np.save(root / "starts.npy", starts)
+    np.save(root / "lengths.npy", lengths)
+    tmp = root / "done.json.tmp"
+    tmp.write_text(json.dumps({"tracks": len(tracks), "samples": total, "stems": available}))
+    os.replace(tmp, root / "done.json")
+
+
+def open_bank(root: Path, tracks: list[Track]) -> Bank:
+    meta = json.loads((root / "done.json").read_text())
+    stems = {s: np.load(root / f"{s}.npy", mmap_mode="r") for s in meta["stems"]}
+    energy = {s: np.concatenate([[0.0], np.cumsum(np.load(root / f"{s}_energy.npy"))])
+              for s in meta["stems"]}
+    return Bank(root=root, tracks=tracks, starts=np.load(root / "starts.npy"),
+                lengths=np.load(root / "lengths.npy"), stems=stems, energy_cum=energy,
+                activity=np.load(root / "activity.npy"), fingerprint=root.name)

@@ -1,0 +1,274 @@
+"""Contrastive training loop (nanoGPT style): one file, one checkpoint, exact resume.
+
+Each step's randomness (which pairs, stochastic depth) is derived from (seed, step, rank), so a
+run resumed from its last checkpoint draws exactly what an uninterrupted run would. bf16
+autocast on CUDA, optional torch.compile, DDP when launched by torchrun (RANK/WORLD_SIZE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from model import checkpoint as ckpt_io
+from model.bank import Bank, build_bank
+from model.config import TrainConfig
+from model.encoder import CVSMModel
+from model.manifest import check_tracks, read_manifest
+from model.pairs import CROP, SYSTEMS, PairSampler
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_from_env(env: dict[str, str]) -> DistInfo:
+    """torchrun's variables (the caller passes os.environ; library code never reads it)."""
+    return DistInfo(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
+                    int(env.get("LOCAL_RANK", 0)))
+
+
+def split_tracks(bank: Bank, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation track indices: whole singers held out when cfg.val_artists is set."""
+    usable = np.array([i for i, n in enumerate(bank.lengths) if n >= CROP])
+    if cfg.val_artists:
+        held = set(cfg.val_artists)
+        missing = held - {t.artist for t in bank.tracks}
+        if missing:
+            raise ValueError(f"val_artists not in the manifest: {sorted(missing)}")
+        is_val = np.array([bank.tracks[i].artist in held for i in usable])
+    else:
+        order = np.random.default_rng(cfg.seed).permutation(len(usable))
+        n_val = int(round(cfg.val_fraction * len(usable)))
+        is_val = np.zeros(len(usable), bool)
+        is_val[order[:n_val]] = True
+    return usable[~is_val], usable[is_val]
+
+
+def step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step, rank])
+
+
+class Trainer:
+    """Owns model, optimizer, data and the run folder; `run()` trains to cfg.steps."""
+
+    def __init__(self, cfg: TrainConfig, manifest: Path, out_dir: Path, *, device: str = "auto",
+                 cache_dir: Path, resume: bool = False, workers: int = 2,
+                 dist: DistInfo | None = None, quiet: bool = False) -> None:
+        self.cfg, self.out, self.quiet = cfg, Path(out_dir), quiet
+        self.dist = dist or DistInfo()
+        self.device = self._device(device)
+        tracks = read_manifest(manifest)
+        system = SYSTEMS[cfg.system]
+        check_tracks(tracks, need_stems=system.needs_stems, need_artist=system.by_artist,
+                     where=str(manifest))
+        self.bank = build_bank(tracks, cache_dir, workers=workers,
+                               quiet=quiet or not self.dist.main)
+        self.train_idx, self.val_idx = split_tracks(self.bank, cfg)
+        if len(self.train_idx) == 0:
+            raise ValueError("no training tracks of at least 1 s")
+        self.train_sampler = PairSampler(self.bank, self.train_idx, cfg.pairs, self.device,
+                                         cfg.batch_size)
+        self.val_sampler = (PairSampler(self.bank, self.val_idx, cfg.pairs, self.device,
+                                        cfg.batch_size) if len(self.val_idx) else None)
+        self.model = self._build_model()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+                                          weight_decay=cfg.weight_decay)
+        self.step, self.best = 0, -1.0
+        if resume and (self.out / "last.pt").is_file():
+            self._resume(self.out / "last.pt")
+        self.ddp_model = self._wrap()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _device(self, name: str) -> torch.device:
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda" and self.dist.world > 1:
+            torch.cuda.set_device(self.dist.local_rank)
+            return torch.device("cuda", self.dist.local_rank)
+        return torch.device(name)
+
+    def _build_model(self) -> CVSMModel:
+        torch.manual_seed(self.cfg.seed)
+        model = CVSMModel(self.cfg.bilinear_std).to(self.device)
+        if self.device.type == "cuda" and self.cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _wrap(self) -> nn.Module:
+        model: nn.Module = self.model
+        if self.dist.world > 1:
+            if not torch.distributed.is_initialized():
+                backend = "nccl" if self.device.type == "cuda" else "gloo"
+                torch.distributed.init_process_group(backend=backend)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if self.cfg.compile and self.device.type == "cuda":
+            model = torch.compile(model)
+        return model
+
+    def _resume(self, path: Path) -> None:
+        state = ckpt_io.load(path, map_location=self.device)
+        if state["data_fingerprint"] != self.bank.fingerprint:
+            raise ValueError(f"{path} was trained on other data ({state['data_fingerprint']} "
+                             f"!= {self.bank.fingerprint}); start a new run folder")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.best = int(state["step"]), float(state.get("best", -1.0))
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.cfg.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def train_step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 7919 + self.dist.rank)
+        batch = self.train_sampler.sample(step_rng(self.cfg.seed, self.step, self.dist.rank))
+        self._sync()
+        t1 = time.perf_counter()
+        self.ddp_model.train()
+        self._set_lr()
+        with self._autocast():
+            loss, acc = self.ddp_model(batch.anchors, batch.positives, batch.silent)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._sync()
+        t2 = time.perf_counter()
+        self.step += 1
+        return {"loss": loss.item(), "acc": acc.item(), "data_s": t1 - t0, "compute_s": t2 - t1,
+                "silent": float(batch.silent.float().mean())}
+
+    def _set_lr(self) -> None:
+        warm = self.cfg.warmup_steps
+        lr = self.cfg.lr * min(1.0, (self.step + 1) / warm) if warm else self.cfg.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Contrastive loss/accuracy on fixed batches of held-out tracks (chance = 1/batch)."""
+        if self.val_sampler is None:
+            return {}
+        self.model.eval()
+        losses, accs = [], []
+        for i in range(self.cfg.eval_batches):
+            batch = self.val_sampler.sample(np.random.default_rng([self.cfg.seed, 10**9 + i]))
+            with self._autocast():
+                loss, acc = self.model(batch.anchors, batch.positives, batch.silent)
+            losses.append(float(loss))
+            accs.append(float(acc))
+        self.model.train()
+        return {"val_loss": float(np.mean(losses)), "val_acc": float(np.mean(accs)),
+                "chance": 1.0 / self.cfg.batch_size}
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, steps: int | None = None, max_seconds: float | None = None) -> dict[str, Any]:
+        """Train until `steps` (default cfg.steps) or `max_seconds` of wall time, whichever
+        comes first (a time-boxed run still ends with a checkpoint); returns a summary."""
+        target = steps if steps is not None else self.cfg.steps
+        self.out.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=target, initial=self.step, desc=f"train {self.cfg.name}", unit="step",
+                   disable=self.quiet or not self.dist.main)
+        window: list[dict[str, float]] = []
+        start = time.perf_counter()
+        first_step = self.step
+        val: dict[str, float] = {}
+        while self.step < target:
+            window.append(self.train_step())
+            bar.update(1)
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                target = self.step  # out of time: log, validate and checkpoint now
+            if self.step % self.cfg.log_interval == 0 or self.step == target:
+                self._log_train(window, bar)
+                window = []
+            if self.step % self.cfg.eval_interval == 0 or self.step == target:
+                val = self.validate()
+                self._checkpoint(val)
+        bar.close()
+        elapsed = time.perf_counter() - start
+        summary = {"steps": self.step, "seconds": elapsed, "best_val_acc": self.best, **val,
+                   "pairs_per_s": (self.step - first_step) * self.cfg.batch_size
+                   * self.dist.world / max(elapsed, 1e-9)}
+        if self.dist.main:
+            self._finish(summary)
+        return summary
+
+    def _log_train(self, window: list[dict[str, float]], bar: tqdm) -> None:
+        if not window:
+            return
+        mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        step_s = mean["data_s"] + mean["compute_s"]
+        mean["pairs_per_s"] = self.cfg.batch_size * self.dist.world / max(step_s, 1e-9)
+        bar.set_postfix(loss=f"{mean['loss']:.3f}", pairs_s=f"{mean['pairs_per_s']:.0f}")
+        self._append({"split": "train", **mean})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if not self.dist.main:
+            return
+        record = {"step": self.step, "time": time.time(), **record}
+        with (self.out / "metrics.jsonl").open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _checkpoint(self, val: dict[str, float]) -> None:
+        if val:
+            self._append({"split": "val", **val})
+        if not self.dist.main:
+            return
+        score = val.get("val_acc", float(self.step))
+        improved = score > self.best
+        if improved:
+            self.best = score
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "best": self.best,
+            "data_fingerprint": self.bank.fingerprint,
+            "code_version": ckpt_io.CODE_VERSION,
+            "train_artists": sorted({self.bank.tracks[i].artist for i in self.train_idx}),
+            "val_artists": sorted({self.bank.tracks[i].artist for i in self.val_idx}),
+            "metrics": val,
+        }
+        ckpt_io.atomic_save(state, self.out / "last.pt")
+        if improved:
+            shutil.copyfile(self.out / "last.pt", self.out / ".best.tmp")
+            os.replace(self.out / ".best.tmp", self.out / "best.pt")
+
+    def _finish(self, summary: dict[str, Any]) -> None:
+        from model.plots import plot_training_curves
+
+        plot_training_curves(self.out / "metrics.jsonl", self.out / "curves.png",
+                             title=self.cfg.name)
+        best = ckpt_io.load(self.out / "best.pt")
+        ckpt_io.export_inference(best, self.out / "model.pt",
+                                 extra={"train_artists": best.get("train_artists", [])})
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))

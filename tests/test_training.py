@@ -1,0 +1,145 @@
+"""Training: every system learns on a tiny corpus, resume is exact, bad manifests fail early."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model import checkpoint
+from model.config import TrainConfig, load_config
+from model.embedder import Embedder
+from model.manifest import ManifestError
+from model.pairs import SYSTEMS, PairConfig
+from model.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(system: str, **kw) -> TrainConfig:
+    base = dict(name=system, pairs=PairConfig(system=system), batch_size=8, steps=4,
+                eval_interval=2, eval_batches=1, log_interval=1, val_fraction=0.2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_configs_are_paper_defaults() -> None:
+    for system in SYSTEMS:
+        cfg = load_config(ROOT / "configs" / f"{system}.toml")
+        assert cfg.system == system and cfg.batch_size == 128 and cfg.lr == 1e-3
+        assert (cfg.pairs.gain_min, cfg.pairs.gain_max, cfg.pairs.swap_fraction) == (0.6, 0.8, 0.5)
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_each_system_loss_falls(system, synth_manifest, cache, tmp_path) -> None:
+    trainer = Trainer(tiny(system, lr=1e-4), synth_manifest, tmp_path, device="cpu",
+                      cache_dir=cache, quiet=True)
+    batch = trainer.train_sampler.sample(np.random.default_rng(123))
+    if SYSTEMS[system].by_artist:
+        artists = [trainer.bank.tracks[i].artist for i in batch.anchor_tracks]
+        partners = [trainer.bank.tracks[i].artist for i in batch.positive_tracks]
+        assert artists == partners
+
+    trainer.train_step()  # the sampler-driven step runs for this system
+    trainer.model.train()
+    losses = []
+    for _ in range(10):  # then the system's own pairs are learnt: the loss on them falls
+        loss, _ = trainer.model(batch.anchors, batch.positives, batch.silent)
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        losses.append(loss.item())
+    assert min(losses[-4:]) < 0.8 * losses[0], losses
+
+
+def test_resume_is_exact(synth_manifest, cache, tmp_path) -> None:
+    cfg = tiny("cvsm_ah")
+    full = Trainer(cfg, synth_manifest, tmp_path / "full", device="cpu", cache_dir=cache,
+                   quiet=True)
+    full.run(4)
+    half = Trainer(cfg, synth_manifest, tmp_path / "half", device="cpu", cache_dir=cache,
+                   quiet=True)
+    half.run(2)
+    resumed = Trainer(cfg, synth_manifest, tmp_path / "half", device="cpu", cache_dir=cache,
+                      resume=True, quiet=True)
+    assert resumed.step == 2
+    resumed.run(4)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa, sb = full.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
+
+
+def test_run_folder_outputs(synth_manifest, cache, tmp_path) -> None:
+    trainer = Trainer(tiny("cvsm_a"), synth_manifest, tmp_path, device="cpu", cache_dir=cache,
+                      quiet=True)
+    summary = trainer.run()
+    assert summary["steps"] == 4
+    for name in ("last.pt", "best.pt", "model.pt", "metrics.jsonl", "curves.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    state = checkpoint.load(tmp_path / "last.pt")
+    assert {"model", "optimizer", "config", "step", "data_fingerprint", "code_version"} <= set(
+        state)
+    assert state["step"] == 4 and state["config"]["pairs"]["system"] == "cvsm_a"
+    best = checkpoint.load(tmp_path / "best.pt")  # model.pt is the export of best.pt
+    emb = Embedder.from_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert emb.fingerprint == checkpoint.fingerprint(checkpoint.backbone_state(best["model"]))
+
+
+def test_singer_disjoint_validation(synth_manifest, cache, tmp_path) -> None:
+    cfg = tiny("mscol", val_artists=["singer00"])
+    trainer = Trainer(cfg, synth_manifest, tmp_path, device="cpu", cache_dir=cache, quiet=True)
+    train = {trainer.bank.tracks[i].artist for i in trainer.train_idx}
+    val = {trainer.bank.tracks[i].artist for i in trainer.val_idx}
+    assert val == {"singer00"} and "singer00" not in train
+
+
+def _manifest(tmp_path: Path, rows: list[str]) -> Path:
+    m = tmp_path / "m.csv"
+    m.write_text("track_id,artist,vocals,accompaniment\n" + "\n".join(rows) + "\n")
+    return m
+
+
+def test_bad_manifests_fail_before_training(synth_manifest, cache, tmp_path) -> None:
+    audio = synth_manifest.parent / "audio"
+    v, a = audio / "singer00_song00_vocals.wav", audio / "singer00_song00_acc.wav"
+    missing = _manifest(tmp_path, [f"t1,x,{v},{a}", f"t2,x,{v},{tmp_path}/nope.wav"])
+    with pytest.raises(ManifestError, match=r"row 3 \(t2\).*not found"):
+        Trainer(tiny("cvsm_a"), missing, tmp_path / "r", device="cpu", cache_dir=cache)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"this is not audio" * 100)
+    unreadable = _manifest(tmp_path, [f"t1,x,{v},{a}", f"t2,x,{junk},{a}"])
+    with pytest.raises(ManifestError, match=r"row 3 \(t2\): cannot decode"):
+        Trainer(tiny("cvsm_a"), unreadable, tmp_path / "r", device="cpu", cache_dir=cache)
+    no_artist = _manifest(tmp_path, [f"t1,x,{v},{a}", f"t2,,{v},{a}"])
+    with pytest.raises(ManifestError, match=r"row 3 \(t2\).*no artist"):
+        Trainer(tiny("cvsm_art"), no_artist, tmp_path / "r", device="cpu", cache_dir=cache)
+    out = subprocess.run([sys.executable, "-m", "app.cli", "train", "--config",
+                          str(ROOT / "configs" / "cola_art.toml"), "--data", str(no_artist),
+                          "--out", str(tmp_path / "cli"), "--cache-dir", str(cache)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "row 3 (t2)" in out.stdout
+
+
+def test_embedder_deterministic_and_batched(init_checkpoint, synth_manifest) -> None:
+    from model.audio import load
+    from model.manifest import read_manifest
+
+    tracks = read_manifest(synth_manifest)[:3]
+    waves = [load(t.mixture) for t in tracks]
+    emb = Embedder.from_checkpoint(init_checkpoint, device="cpu", batch_size=5)
+    single = np.stack([emb.embed_waveform(w) for w in waves])
+    np.testing.assert_allclose(emb.embed_many(waves), single, atol=1e-5)
+    np.testing.assert_array_equal(emb.embed_waveform(waves[0]), single[0])
+    np.testing.assert_allclose(np.linalg.norm(single, axis=1), 1.0, atol=1e-5)
