@@ -8,6 +8,7 @@ longer has, so after any crash the next open serves exactly the committed rows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.schema import INDEXED, Track
-from index.vectors import VectorIndex, choose_factory, normalise
+from index.vectors import ModelMismatchError, VectorIndex, choose_factory, normalise
 
 CHUNK = 5_000
+log = logging.getLogger("cvsm.index")
 
 
 def encode_vector(vector: np.ndarray) -> bytes:
@@ -95,8 +97,16 @@ def reconcile(index: VectorIndex, sessions: sessionmaker,
 def sync_index(sessions: sessionmaker, folder: Path, fingerprint: str, dim: int,
                factory: str | None = None) -> tuple[VectorIndex, int]:
     """The saved index reconciled with SQL (or built from SQL when none is saved), and the
-    number of changes made. Raises ModelMismatchError if the saved one is another model's."""
-    index = VectorIndex.load(folder, fingerprint)
+    number of changes made. Raises ModelMismatchError if the saved one is another model's; a
+    damaged saved index (truncated, corrupt manifest or sidecar) is ignored and rebuilt."""
+    try:
+        index = VectorIndex.load(folder, fingerprint)
+    except ModelMismatchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damaged file (any reader error): SQL rebuilds it
+        log.warning("the saved index in %s is unreadable (%s); rebuilding it from SQL",
+                    folder.name, type(exc).__name__)
+        index = None
     if index is None or (factory is not None and index.factory != factory):
         index = build_index(sessions, fingerprint, dim, factory)
         return index, index.ntotal

@@ -134,8 +134,14 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
 def _frames_to_mono(frames: list[np.ndarray]) -> np.ndarray:
     if not frames:
         return np.zeros(0, dtype=np.float32)
-    planar = np.concatenate(frames, axis=1)  # (channels, n)
-    return planar.mean(axis=0, dtype=np.float32)
+    return np.concatenate(frames)
+
+
+def _frame_mono(frame: av.AudioFrame) -> np.ndarray:
+    """A packed float frame, averaged over its channels. Packed, not planar: PyAV reads planes
+    past the 8th from a garbage pointer (a segfault on 9+ channel files, found by fuzzing)."""
+    channels = len(frame.layout.channels)
+    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
 
 
 def decode(
@@ -182,7 +188,7 @@ def _decode_stream(
     max_seconds: float,
     deadline: float,
 ) -> np.ndarray:
-    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    resampler = av.AudioResampler(format="flt", rate=SAMPLE_RATE)
     cap = int(max_seconds * SAMPLE_RATE)
     frames: list[np.ndarray] = []
     total = 0
@@ -200,13 +206,12 @@ def _decode_stream(
         for frame in decoded:
             frame.pts = None  # let the resampler run on sample counts, not damaged timestamps
             for out in resampler.resample(frame):
-                arr = out.to_ndarray().reshape(len(out.layout.channels), -1)
-                frames.append(arr)
-                total += arr.shape[1]
+                frames.append(_frame_mono(out))
+                total += frames[-1].shape[0]
         if total > cap:
             raise TooLongError(f"audio is longer than the limit of {max_seconds:.0f} s")
     for out in resampler.resample(None):
-        frames.append(out.to_ndarray().reshape(len(out.layout.channels), -1))
+        frames.append(_frame_mono(out))
     return _frames_to_mono(frames)
 
 

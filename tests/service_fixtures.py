@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import soundfile as sf
 
@@ -66,3 +68,24 @@ def assert_error(resp, status: int, code: str | None = None) -> dict:
     for leak in LEAKS:
         assert leak not in resp.text, resp.text
     return body
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_db_url(request):
+    """SQLite in the data dir, or a throw-away PostgreSQL schema (skipped when unreachable)."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    schema = f"cvsm_app_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432/test is not reachable")
+    yield PG_URL.format(schema=schema)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

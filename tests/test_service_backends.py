@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg
-import pytest
 from live_server import LiveServer
 from service_fixtures import assert_error, mixture_of
 
 from app.settings import Settings
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """SQLite in the data dir, or a throw-away PostgreSQL schema (skipped when unreachable)."""
-    if request.param == "sqlite":
-        yield ""
-        return
-    schema = f"cvsm_app_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-    except psycopg.OperationalError:
-        pytest.skip("PostgreSQL at 127.0.0.1:5432/test is not reachable")
-    yield (f"postgresql+psycopg://postgres@127.0.0.1:5432/test"
-           f"?options=-csearch_path%3D{schema}")
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def test_crud_and_search_round_trip(db_url, tmp_path, synth_manifest, embedder,
+def test_crud_and_search_round_trip(service_db_url, tmp_path, synth_manifest, embedder,
                                     init_checkpoint):
     """Open API (no key): add three tracks to an empty catalog, read, search, delete, reopen."""
-    settings = Settings(data_dir=tmp_path / "data", database_url=db_url,
+    settings = Settings(data_dir=tmp_path / "data", database_url=service_db_url,
                         checkpoint=init_checkpoint, refresh_seconds=0, map_refresh_seconds=0,
                         _env_file=None)
     clips = [mixture_of(synth_manifest, i) for i in (0, 4, 8)]
