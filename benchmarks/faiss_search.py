@@ -3,7 +3,7 @@ vectors (the worst case for approximate search: no cluster structure to exploit)
 
     python benchmarks/faiss_search.py --n 100000 --approx "HNSW32,Flat" --sweep 64,128,256,512
     python benchmarks/faiss_search.py --n 1000000 --approx "IVF1024,PQ64,RFlat" \
-        --sweep 16,64,256,1024 --train 50000 --k-factor 32
+        --sweep 16,64,256 --train 50000 --k-factor 32,256
     add --intrinsic 32 for vectors near a 32-d subspace (closer to real embeddings)
 
 The catalog is generated chunk by chunk from a fixed seed, so it is never held twice in memory:
@@ -114,7 +114,8 @@ def main() -> None:
                    help="for searching (the service searches single-threaded)")
     p.add_argument("--latency-queries", type=int, default=100,
                    help="how many queries are timed one at a time")
-    p.add_argument("--k-factor", type=float, default=8, help="re-ranking depth (RFlat types)")
+    p.add_argument("--k-factor", default="8",
+                   help="re-ranking depths to sweep, comma-separated (RFlat types)")
     p.add_argument("--intrinsic", type=int, default=0,
                    help="0: isotropic random vectors; D: vectors near a D-dim subspace")
     p.add_argument("--seed", type=int, default=0)
@@ -140,11 +141,13 @@ def main() -> None:
     report["approx"] = {"factory": f"IDMap2,{args.approx}", "build_s": round(secs, 1),
                         "sweep": []}
     print(f"built {args.approx} in {secs:.1f} s", flush=True)
-    for value in (int(v) for v in args.sweep.split(",")):
-        knob = set_knob(approx, value, args.k_factor)
+    grid = [(int(v), float(f)) for f in args.k_factor.split(",") for v in args.sweep.split(",")]
+    for value, k_factor in grid:
+        knob = set_knob(approx, value, k_factor)
         found = approx.index.search(queries, args.k)[1]
         _, lat = latency(approx, queries[:args.latency_queries], args.k)
-        row = {knob: value, "recall@10": round(recall(found, truth), 3), **lat}
+        row = {knob: value, "k_factor": k_factor, "recall@10": round(recall(found, truth), 3),
+               **lat}
         report["approx"]["sweep"].append(row)
         print(json.dumps(row), flush=True)
     print(json.dumps(report))
