@@ -235,11 +235,18 @@ class Catalog:
 
     def audio_path(self, track_id: str) -> Path | None:
         """The track's audio file (the mixture; the vocals stem for stem-only catalog rows),
-        resolved; None for unknown tracks, URIs and files that no longer exist."""
+        resolved; None for unknown tracks, URIs, relative paths, files that no longer exist,
+        and files registered inside the data dir that resolve outside it (a planted symlink).
+        The id only selects a row (a bound SQL parameter): it never becomes part of a path."""
         record = self.get_track(track_id)
         if record is None or not record.source or "://" in record.source:
             return None
-        path = Path(record.source).resolve()
+        registered = Path(record.source)
+        if not registered.is_absolute():
+            return None
+        path, home = registered.resolve(), self.data_dir.resolve()
+        if registered.is_relative_to(home) and not path.is_relative_to(home):
+            return None
         return path if path.is_file() else None
 
     def stats(self) -> dict[str, Any]:
@@ -295,12 +302,12 @@ class Catalog:
         ext = Path(re.sub(r"[^A-Za-z0-9._-]", "", filename or "")).suffix.lower()
         folder = self.data_dir / AUDIO_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{digest}{ext if ext in AUDIO_EXTENSIONS else '.bin'}"
-        if not path.is_file():
+        path = folder.resolve() / f"{digest}{ext if ext in AUDIO_EXTENSIONS else '.bin'}"
+        if path.is_symlink() or not path.is_file():  # a planted link is replaced, not followed
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
-        return path.resolve()
+        return path
 
     def _is_upload(self, path: Path) -> bool:
         return path.resolve().parent == (self.data_dir / AUDIO_DIR).resolve()
