@@ -39,7 +39,9 @@ VERSION = "0.1.0"
 
 
 def configure_threads(settings: Settings) -> None:
-    """Few threads on a small box: one torch pool for the workers, FAISS single-threaded."""
+    """Few threads on a small box: one torch pool for the workers, FAISS single-threaded.
+    ONNX Runtime's session gets the same `torch_threads` (load_embedder); concurrent requests
+    share that one pool, so 2 cores are never asked for more than ~2 busy threads."""
     torch.set_num_threads(settings.torch_threads)
     faiss.omp_set_num_threads(settings.faiss_threads)
 
@@ -52,7 +54,10 @@ def prepare_worker_thread() -> None:
 
 def load_embedder(settings: Settings) -> Embedder:
     path = settings.checkpoint or default_checkpoint()
-    return Embedder.from_checkpoint(path, device=settings.device)
+    return Embedder.from_checkpoint(
+        path, device=settings.device, backend=settings.backend, gate=settings.vocal_gate,
+        threads=settings.torch_threads,
+        cache_dir=settings.onnx_cache_dir or settings.data_dir / "models" / "onnx")
 
 
 def open_catalog(settings: Settings, embedder: Embedder) -> Catalog:

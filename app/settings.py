@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     index_factory: str | None = Field(None, description="FAISS type, e.g. HNSW32,Flat; default "
                                       "chosen by catalog size")
     device: str = "cpu"
+    backend: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$",
+                         description="backbone runtime: auto (ONNX Runtime on CPU, torch on "
+                         "GPU), torch (reference), onnx, onnx-int8")
+    vocal_gate: bool = Field(False, description="skip the backbone on chunks without singing "
+                             "(model/gate.py); changes the vectors, so the catalog re-embeds")
+    onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
+                                        "folder is read-only; default data_dir/models/onnx")
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: SecretStr | None = Field(None, description="when set, writes need X-API-Key")

@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model import backends
 from model import checkpoint as ckpt_io
 from model.audio import SAMPLE_RATE, AudioSource, decode
+from model.backends import Runner
 from model.encoder import EMBED_DIM, CVSMModel
+from model.features import N_MELS, n_frames
+from model.gate import VocalGate
 
 CHUNK = SAMPLE_RATE
 BLOCK = 5 * SAMPLE_RATE
@@ -73,7 +77,13 @@ def pool(chunk_embeddings: np.ndarray, mask: np.ndarray | None = None) -> np.nda
 
 @dataclass
 class Embedder:
-    """A loaded backbone ready to embed; build it with `from_checkpoint`."""
+    """A loaded backbone ready to embed; build it with `from_checkpoint`.
+
+    The log-mel front end always runs in torch (exact, a small share of the time); the backbone
+    runs through `runner` when one is set (ONNX Runtime on CPU, model/backends.py) and through
+    the torch module otherwise, which stays the reference. With a `gate`, chunks judged to hold
+    no singing skip the backbone altogether (model/gate.py).
+    """
 
     model: CVSMModel
     device: torch.device
@@ -83,17 +93,23 @@ class Embedder:
     dim: int = EMBED_DIM
     #: Singers the model was trained on (kept so evaluation can stay singer-disjoint).
     train_artists: tuple[str, ...] = ()
+    backend: str = "torch"
+    #: Backbone on a (n, frames, mels) float32 log-mel array; None = the torch module.
+    runner: Runner | None = None
+    gate: VocalGate | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto",
-                        batch_size: int = 64) -> Embedder:
-        """Load a training checkpoint or an inference export."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 64,
+                        backend: str = "torch", gate: bool | str | Path = False,
+                        threads: int | None = None, cache_dir: Path | None = None) -> Embedder:
+        """Load a training checkpoint or an inference export; see `with_backend`."""
         data = ckpt_io.load(path)
         state = ckpt_io.backbone_state(data["model"])
         embedder = cls.from_state(state, data.get("config", {}), device, batch_size,
                                   fingerprint=data.get("fingerprint"))
         embedder.train_artists = tuple(data.get("train_artists", ()))
-        return embedder
+        return embedder.with_backend(backend, checkpoint=Path(path), threads=threads,
+                                     cache_dir=cache_dir).with_gate(gate)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",
@@ -107,33 +123,100 @@ class Embedder:
         return cls(model=model, device=dev, fingerprint=fingerprint or ckpt_io.fingerprint(state),
                    config=config, batch_size=batch_size)
 
+    def with_backend(self, backend: str = "auto", *, checkpoint: Path | None = None,
+                     threads: int | None = None, cache_dir: Path | None = None) -> Embedder:
+        """Switch the backbone to `backend` ("torch" | "onnx" | "onnx-int8" | "auto": torch on
+        an accelerator, ONNX Runtime on CPU). ONNX graphs are exported once and cached beside
+        `checkpoint` (or in `cache_dir`), keyed by the model fingerprint. int8 vectors differ
+        from fp32 ones, so they get their own fingerprint (an index must not mix the two)."""
+        chosen = backends.resolve_backend(backend, self.device)
+        self.backend, self.runner = chosen, None
+        if chosen.startswith("onnx"):
+            int8 = chosen == "onnx-int8"
+            model_fp = self.fingerprint.split("+")[0]
+            graph = backends.ensure_graph(self.model.backbone, model_fp, checkpoint, int8,
+                                          cache_dir)
+            self.runner = backends.ort_runner(graph, threads)
+            if int8 and "+int8" not in self.fingerprint:
+                self.fingerprint += "+int8"
+        return self
+
+    def with_gate(self, gate: VocalGate | bool | str | Path | None = True) -> Embedder:
+        """Turn the vocal gate on (True: the bundled one; a path or a `VocalGate`) or off.
+        Gated vectors average fewer chunks, so the fingerprint names the gate too."""
+        if gate is True:
+            gate = VocalGate.load()
+        elif isinstance(gate, str | Path):
+            gate = VocalGate.load(gate)
+        self.fingerprint = self.fingerprint.split("+g")[0]
+        self.gate = gate or None
+        if self.gate is not None:
+            self.fingerprint += f"+g{self.gate.fingerprint}"
+        return self
+
     @torch.inference_mode()
-    def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
-        """(n, 16000) normalised chunks -> (n, 1280) backbone embeddings, in batches."""
+    def features(self, chunks: np.ndarray) -> torch.Tensor:
+        """(n, 16000) normalised chunks -> (n, frames, mels) log-mel on the device, batched
+        so that a request's front end runs once over all of its chunks."""
+        out = [self.model.frontend(torch.from_numpy(np.ascontiguousarray(
+            chunks[start:start + 4 * self.batch_size])).to(self.device))
+            for start in range(0, len(chunks), 4 * self.batch_size)]
+        if not out:
+            return torch.zeros((0, n_frames(CHUNK), N_MELS), device=self.device)
+        return torch.cat(out)
+
+    @torch.inference_mode()
+    def backbone(self, logmel: torch.Tensor) -> np.ndarray:
+        """(n, frames, mels) log-mel -> (n, 1280) float32 embeddings, in batches."""
         out = []
-        for start in range(0, len(chunks), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(chunks[start:start + self.batch_size]))
-            out.append(self.model.embed(batch.to(self.device)).float().cpu().numpy())
+        for start in range(0, len(logmel), self.batch_size):
+            batch = logmel[start:start + self.batch_size]
+            if self.runner is not None:
+                out.append(self.runner(batch.cpu().numpy()))
+            else:
+                out.append(self.model.backbone(batch).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(out)
 
-    def embed_waveform(self, wave: np.ndarray, voiced: np.ndarray | None = None) -> np.ndarray:
-        """One track's L2-normalised embedding; `voiced` (per chunk) overrides the sound gate."""
-        chunks = chunk(wave)
-        mask = sound_mask(chunks) if voiced is None else voiced[: len(chunks)]
-        return pool(self.embed_chunks(chunks), mask)
+    def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
+        """(n, 16000) normalised chunks -> (n, 1280) backbone embeddings, in batches."""
+        return self.backbone(self.features(chunks))
 
-    def embed_many(self, waves: list[np.ndarray]) -> np.ndarray:
-        """Several tracks at once: their chunks share batches (the indexing path)."""
+    def select(self, chunks: np.ndarray, logmel: torch.Tensor) -> np.ndarray:
+        """Chunks worth the backbone: those with sound and, with a gate, singing (never none)."""
+        sound = sound_mask(chunks)
+        if self.gate is None:
+            return sound
+        return self.gate.select(logmel.float().cpu().numpy(), sound)
+
+    def embed_waveform(self, wave: np.ndarray, voiced: np.ndarray | None = None) -> np.ndarray:
+        """One track's L2-normalised embedding; `voiced` (per chunk) overrides the gates."""
+        return self.embed_many([wave], None if voiced is None else [voiced])[0]
+
+    def embed_many(self, waves: list[np.ndarray],
+                   voiced: list[np.ndarray] | None = None) -> np.ndarray:
+        """Several tracks at once: one front-end pass over all their chunks, the backbone only
+        over the selected chunks, shared batches (the indexing path)."""
         if not waves:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunked = [chunk(w) for w in waves]
-        emb = self.embed_chunks(np.concatenate(chunked))
-        vectors, start = [], 0
-        for c in chunked:
-            vectors.append(pool(emb[start:start + len(c)], sound_mask(c)))
+        logmel = self.features(np.concatenate(chunked))
+        masks, start = [], 0
+        for i, c in enumerate(chunked):
+            if voiced is None:
+                mask = self.select(c, logmel[start:start + len(c)])
+            else:
+                mask = np.asarray(voiced[i][: len(c)], bool)
+            masks.append(mask if mask.any() else np.ones(len(c), bool))
             start += len(c)
+        keep = torch.from_numpy(np.concatenate(masks)).to(logmel.device)
+        emb = self.backbone(logmel[keep])
+        vectors, start = [], 0
+        for mask in masks:
+            n = int(mask.sum())
+            vectors.append(pool(emb[start:start + n]))
+            start += n
         return np.stack(vectors)
 
     def embed_file(self, source: AudioSource, max_seconds: float = 600.0) -> np.ndarray:

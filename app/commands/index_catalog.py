@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from model.backends import BACKENDS
 from model.weights import default_checkpoint
 
 
@@ -21,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=16, help="tracks per embedding batch / commit")
     p.add_argument("--index-factory", help='FAISS factory, e.g. "HNSW32,Flat" (default: by size)')
     p.add_argument("--device", default="auto", help="torch device (default: cuda if present)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference runtime (default auto: torch on GPU, ONNX Runtime on CPU)")
+    p.add_argument("--vocal-gate", action="store_true",
+                   help="skip the backbone on chunks without singing (must match the service)")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -30,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from index.sources import parse_shard
     from model.embedder import Embedder
 
-    embedder = Embedder.from_checkpoint(args.checkpoint or default_checkpoint(), args.device)
+    embedder = Embedder.from_checkpoint(args.checkpoint or default_checkpoint(), args.device,
+                                        backend=args.backend, gate=args.vocal_gate,
+                                        threads=args.threads)
     cfg = JobConfig(catalog=args.catalog, data_dir=args.data_dir, db_url=args.db,
                     shard=parse_shard(args.shard), workers=args.workers, batch=args.batch,
                     index_factory=args.index_factory, progress=not args.no_progress)

@@ -14,6 +14,7 @@ import uvicorn
 from app.bootstrap import prepare
 from app.main import create_app
 from app.settings import Settings
+from model.backends import BACKENDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,13 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, help="catalog folder (CVSM_DATA_DIR, default data)")
     p.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
     p.add_argument("--no-demo", action="store_true", help="do not seed an empty catalog")
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="inference runtime (CVSM_BACKEND, default auto: ONNX Runtime on CPU)")
     p.set_defaults(handler=run)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Environment first, then the flags that were given."""
     overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir,
-                 "checkpoint": args.checkpoint, "seed_demo": False if args.no_demo else None}
+                 "checkpoint": args.checkpoint, "seed_demo": False if args.no_demo else None,
+                 "backend": getattr(args, "backend", None)}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
