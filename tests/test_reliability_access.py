@@ -198,6 +198,7 @@ ERROR_CASES = [
     ("PATCH", "/v1/map", {}, 405),
     ("GET", "/v1/tracks?limit=0", {}, 422), ("GET", "/v1/tracks?offset=-1", {}, 422),
     ("GET", "/v1/tracks?limit=abc", {}, 422),
+    ("GET", "/v1/tracks?offset=9223372036854775808", {}, 422),
     ("POST", "/v1/search", {"data": {"k": "5"}}, 422),
     ("POST", "/v1/search", {"data": {"track_id": "x", "k": "1e9"}}, 422),
     ("POST", "/v1/search", {"data": {"track_id": "x", "min_score": "nan"}}, 422),
