@@ -22,8 +22,12 @@ import soundfile as sf
 from hypothesis import strategies as st
 from live_server import LiveServer
 from service_fixtures import copy_data_dir
+from sqlalchemy import create_engine, select
 
 from app.settings import Settings
+from index.schema import Track
+from index.store import content_tag, live_rows
+from index.vectors import VectorIndex
 from model.audio import encode
 
 SR = 16_000
@@ -177,3 +181,25 @@ class ServeProcess:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
+
+
+def sql_rows(db_url: str, fingerprint: str) -> dict[str, tuple[int, int]]:
+    """external id -> (vector id, content tag) of every live row."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Track.external_id, Track.vector_id, Track.content_hash)
+                                .where(live_rows(fingerprint))).all()
+    finally:
+        engine.dispose()
+    return {eid: (vid, content_tag(h)) for eid, vid, h in rows}
+
+
+def assert_index_matches_sql(data_dir: Path, db_url: str, fingerprint: str) -> int:
+    """The saved FAISS index (read as is, no reconciliation) holds exactly SQL's live rows."""
+    index = VectorIndex.load(data_dir / "index", fingerprint)
+    assert index is not None
+    want = {vid: tag for vid, tag in sql_rows(db_url, fingerprint).values()}
+    assert sorted(index.ids().tolist()) == sorted(want)
+    assert index.tags == want
+    return len(want)

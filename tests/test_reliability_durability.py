@@ -12,38 +12,15 @@ import httpx
 import numpy as np
 import pytest
 from live_server import LiveServer
-from reliability import ServeProcess, record_figures
+from reliability import ServeProcess, assert_index_matches_sql, record_figures, sql_rows
 from service_fixtures import copy_data_dir
 from sqlalchemy import create_engine, select
 
 from app.settings import Settings
 from index import db
 from index.schema import Track
-from index.store import content_tag, live_rows
 from index.vectors import MANIFEST, VectorIndex, read_manifest
 from model.manifest import read_manifest as read_catalog
-
-
-def sql_rows(db_url: str, fingerprint: str) -> dict[str, tuple[int, int]]:
-    """external id -> (vector id, content tag) of every live row."""
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(Track.external_id, Track.vector_id, Track.content_hash)
-                                .where(live_rows(fingerprint))).all()
-    finally:
-        engine.dispose()
-    return {eid: (vid, content_tag(h)) for eid, vid, h in rows}
-
-
-def assert_index_matches_sql(data_dir: Path, db_url: str, fingerprint: str) -> int:
-    """The saved FAISS index (read as is, no reconciliation) holds exactly SQL's live rows."""
-    index = VectorIndex.load(data_dir / "index", fingerprint)
-    assert index is not None
-    want = {vid: tag for vid, tag in sql_rows(db_url, fingerprint).values()}
-    assert sorted(index.ids().tolist()) == sorted(want)
-    assert index.tags == want
-    return len(want)
 
 
 def test_acknowledged_tracks_survive_kill_9(service_db_url, tmp_path, synth_manifest,
