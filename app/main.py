@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import faiss
@@ -29,13 +29,16 @@ from app.routes import health, search, tracks
 from app.routes import map as map_routes
 from app.settings import Settings
 from app.state import ServiceState
-from index.catalog import Catalog
+from index.catalog import Catalog, ModelMismatchError
+from model.backends import torch_threads_for
 from model.embedder import Embedder
 from model.weights import default_checkpoint
 
 log = logging.getLogger("cvsm.app")
 STATIC = Path(__file__).with_name("static")
 VERSION = "0.1.0"
+#: Longest wait between attempts to open an unreachable catalog at start-up.
+OPEN_RETRY_MAX_S = 5.0
 
 
 def configure_threads(settings: Settings) -> None:
@@ -54,30 +57,52 @@ def prepare_worker_thread() -> None:
 
 def load_embedder(settings: Settings) -> Embedder:
     path = settings.checkpoint or default_checkpoint()
-    return Embedder.from_checkpoint(
+    embedder = Embedder.from_checkpoint(
         path, device=settings.device, backend=settings.backend, gate=settings.vocal_gate,
         threads=settings.torch_threads,
         cache_dir=settings.onnx_cache_dir or settings.data_dir / "models" / "onnx")
+    torch.set_num_threads(torch_threads_for(embedder.backend, settings.torch_threads))
+    return embedder
 
 
 def open_catalog(settings: Settings, embedder: Embedder) -> Catalog:
     catalog = Catalog(settings.db_url, settings.data_dir, embedder, settings.index_factory)
-    catalog.open()
+    try:
+        catalog.open()
+    except BaseException:
+        catalog.close()  # release its connections before the next attempt
+        raise
     return catalog
 
 
 async def _load(state: ServiceState, embedder: Embedder | None) -> None:
-    """Load model and catalog off the event loop; on failure stay alive but not ready."""
+    """Load model and catalog off the event loop; on failure stay alive but not ready. A
+    catalog that cannot be opened (database down, data dir unusable) is retried with backoff,
+    so the service becomes ready by itself once the database returns."""
     try:
         configure_threads(state.settings)
         emb = embedder or await asyncio.to_thread(load_embedder, state.settings)
-        state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb)
-        state.embedder = emb
-        state.schedule_map_refresh()  # the first map, before the page asks for it
-        log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
     except Exception:
         state.failed = True
-        log.exception("the service could not load its model or catalog")
+        log.exception("the service could not load its model")
+        return
+    delay = 0.5
+    while True:
+        try:
+            state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb)
+            break
+        except ModelMismatchError:
+            state.failed = True
+            log.exception("the saved index belongs to another model")
+            return
+        except Exception as exc:
+            log.warning("the catalog could not be opened (%s); retrying in %.1f s",
+                        type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, OPEN_RETRY_MAX_S)
+    state.embedder = emb
+    state.schedule_map_refresh()  # the first map, before the page asks for it
+    log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
 
 
 async def _refresh_loop(state: ServiceState) -> None:
@@ -103,7 +128,9 @@ def _lifespan(state: ServiceState, embedder: Embedder | None):
             yield
         finally:
             refresher.cancel()
-            await loader
+            loader.cancel()  # may be waiting for the database: shutdown must not
+            with suppress(asyncio.CancelledError):
+                await loader
             state.pool.close()
             if state.catalog is not None:
                 state.catalog.close()

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from model.audio import decode, encode
+from model.backends import torch_threads_for
 from model.embedder import Embedder, chunk, pool
 from model.evaluation.data import read_audio
 from model.manifest import read_manifest
@@ -130,6 +131,8 @@ def main() -> None:
     for rep in range(args.repeats + 1):  # round 0 warms up (allocations, graph optimisation)
         for data in clips:
             for name, s in systems.items():
+                backend = "torch" if isinstance(s, Resemblyzer) else s.backend
+                torch.set_num_threads(torch_threads_for(backend, args.threads))  # as the app
                 st = s.stages(data) if isinstance(s, Resemblyzer) else cvsm_stages(s, data)
                 st["total"] = sum(v for k, v in st.items() if k != "chunks_embedded")
                 if rep:

@@ -93,9 +93,9 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, model: Path, port: int, log: Path,
-                 queue: int) -> subprocess.Popen:
+                 queue: int, backend: str = "auto") -> subprocess.Popen:
     env = {**os.environ, "CVSM_CHECKPOINT": str(model), "CVSM_REFRESH_SECONDS": "0",
-           "CVSM_EMBED_QUEUE": str(queue)}
+           "CVSM_EMBED_QUEUE": str(queue), "CVSM_BACKEND": backend}
     cmd = [sys.executable, "-m", "app.cli", "serve", "--no-demo", "--data-dir", str(data_dir),
            "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per cell")
     ap.add_argument("--queue", type=int, default=32, help="CVSM_EMBED_QUEUE of the server")
     ap.add_argument("--work", type=Path, default=Path("/tmp/cvsm-bench"))
+    ap.add_argument("--backend", default="auto", help="CVSM_BACKEND of the server")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
     model = model_file(args.work)
@@ -165,7 +166,8 @@ def main() -> None:
         t0 = time.perf_counter()
         fill_catalog(data_dir, n, fingerprint)
         port = free_port()
-        proc = start_server(data_dir, model, port, args.work / f"server-{n}.log", args.queue)
+        proc = start_server(data_dir, model, port, args.work / f"server-{n}.log", args.queue,
+                            args.backend)
         ready_s = time.perf_counter() - t0
         print(f"# {n} tracks: ready after {ready_s:.0f} s (fill + open); load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)

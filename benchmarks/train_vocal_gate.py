@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("model/weights/vocal-gate.json"))
     p.add_argument("--report", type=Path)
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength")
-    p.add_argument("--threshold", type=float, default=0.3,
+    p.add_argument("--threshold", type=float, default=0.5,
                    help="sung probability to keep a chunk (low: keep recall of singing high)")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -102,7 +102,7 @@ def main() -> None:
             "sound_mask": retrieval(subset, [k["sound"] for k in subset]),
             "gate": retrieval(subset, [gate.select(k["logmel"], k["sound"]) for k in subset]),
             "true_labels": retrieval(subset, [k["labels"] for k in subset])}
-    for t in (0.5, 0.7, 0.9):  # what stricter thresholds would skip, and cost
+    for t in (0.3, 0.7, 0.9):  # what stricter thresholds would skip, and cost
         other = VocalGate(gate.weights, gate.bias, t)
         report[f"threshold_{t}"] = {"gate_held_out": gate_scores(other, test), "retrieval_all":
                                     retrieval(clips, [other.select(k["logmel"], k["sound"])

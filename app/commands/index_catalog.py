@@ -32,13 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from index.job import JobConfig, run_index  # torch loads only when the command runs
     from index.sources import parse_shard
+    from model.backends import torch_threads_for
     from model.embedder import Embedder
 
     embedder = Embedder.from_checkpoint(args.checkpoint or default_checkpoint(), args.device,
                                         backend=args.backend, gate=args.vocal_gate,
                                         threads=args.threads)
+    torch.set_num_threads(torch_threads_for(embedder.backend, torch.get_num_threads()))
     cfg = JobConfig(catalog=args.catalog, data_dir=args.data_dir, db_url=args.db,
                     shard=parse_shard(args.shard), workers=args.workers, batch=args.batch,
                     index_factory=args.index_factory, progress=not args.no_progress)
