@@ -73,6 +73,13 @@ async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
                           {"Retry-After": "5"})
 
 
+async def _storage_error(_: Request, exc: OSError) -> JSONResponse:
+    """Disk full, read-only or a file where a folder belongs: say so, never which path."""
+    log.error("storage error: %s (errno %s)", exc.__class__.__name__, exc.errno)
+    return error_response(503, "storage_unavailable", "the catalog's storage cannot be "
+                          "written; retry later", {"Retry-After": "5"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error")
@@ -85,4 +92,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -305,8 +305,12 @@ class Catalog:
         path = folder.resolve() / f"{digest}{ext if ext in AUDIO_EXTENSIONS else '.bin'}"
         if path.is_symlink() or not path.is_file():  # a planted link is replaced, not followed
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except BaseException:  # disk full or read-only: leave no partial file behind
+                tmp.unlink(missing_ok=True)
+                raise
         return path
 
     def _is_upload(self, path: Path) -> bool:
