@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="train until this step (default: the config's)")
     p.add_argument("--batch-size", type=int, help="override the config's batch size")
     p.add_argument("--val-artists", help="comma-separated singers held out for validation")
+    p.add_argument("--eval-interval", type=int, help="validate/checkpoint every N steps")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "cvsm",
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.batch_size = args.batch_size
+    if args.eval_interval:
+        cfg.eval_interval = args.eval_interval
     if args.val_artists:
         cfg.val_artists = [a.strip() for a in args.val_artists.split(",") if a.strip()]
     try:
