@@ -144,6 +144,7 @@ def main() -> None:
         med = {k: round(float(np.median([r[k] for r in rs])), 2) for k in rs[0]}
         totals = np.array([r["total"] for r in rs])
         med["p90_total"] = round(float(np.percentile(totals, 90)), 2)
+        med["min_total"] = round(float(totals.min()), 2)  # the least-disturbed run
         med["vs_eager"] = round(med["total"] / ref, 3)
         result["systems"][name] = med
         print(name, json.dumps(med), flush=True)
