@@ -30,6 +30,8 @@ DEFAULT_TIMEOUT_S = 20.0
 SILENCE_PEAK = 1e-4
 #: Decoded duration below this share of the declared duration means the file was cut short.
 TRUNCATION_TOLERANCE = 0.9
+#: Highest source sample rate accepted (studio formats stop at 768 kHz); found by fuzzing.
+MAX_SOURCE_RATE = 768_000
 
 AudioSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
@@ -169,6 +171,8 @@ def decode(
         if stream.codec_context is None or not stream.codec_context.channels:
             raise UnsupportedFormatError("the audio stream has no channels")
         source_rate = int(stream.codec_context.sample_rate or 0)
+        if source_rate > MAX_SOURCE_RATE:  # resampling from ~1 GHz takes libswresample ~10 s
+            raise UnsupportedFormatError(f"a sample rate of {source_rate} Hz is not supported")
         channels = int(stream.codec_context.channels)
         codec = stream.codec_context.name
         declared = _declared_seconds(container, stream)

@@ -76,6 +76,8 @@ NAMED_CASES = [
     ("wav-rate-11025", sf_bytes(tone(2.0, 11_025), 11_025), "r11k.wav", "ok"),
     ("wav-rate-384k", sf_bytes(tone(0.2, 384_000), 384_000), "r384k.wav", "too_short"),
     ("wav-rate-0", _wav_field(24, 0), "r0.wav", "unsupported_format"),
+    ("wav-rate-1ghz", _wav_field(24, 1_191_198_336), "r1g.wav", "unsupported_format"),
+    ("wav-rate-10mhz", _wav_field(24, 10_000_000), "r10m.wav", "unsupported_format"),
     ("wav-data-size-2gb", _wav_field(40, 0x7FFFFFFF), "big.wav", "corrupt_audio"),
     ("wav-riff-size-4gb", _wav_field(4, 0xFFFFFFFF), "riff.wav", "ok"),
     ("wav-header-only", SEEDS["wav-pcm_16"][:44], "h.wav", "corrupt_audio"),
