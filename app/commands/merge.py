@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path,
                    help="model whose vectors to index (default: the only model in the rows)")
     p.add_argument("--index-factory", help='FAISS factory, e.g. "HNSW32,Flat" (default: by size)')
+    p.add_argument("--vocal-gate", action="store_true",
+                   help="with --checkpoint: the shards were indexed with --vocal-gate")
     p.set_defaults(handler=run)
 
 
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     fingerprint = None
     if args.checkpoint:
         from model.embedder import Embedder
-        fingerprint = Embedder.from_checkpoint(args.checkpoint, "cpu").fingerprint
+        fingerprint = Embedder.from_checkpoint(args.checkpoint, "cpu",
+                                               gate=args.vocal_gate).fingerprint
     summary = merge(args.db or sqlite_url(args.data_dir), args.data_dir, args.sources,
                     fingerprint, args.index_factory)
     print(summary.line())
