@@ -10,8 +10,12 @@ import os
 from pathlib import Path
 
 import pytest
+from live_server import LiveServer
 from reliability import SR, record_figures, seeded_server, sf_bytes, tone
 from service_fixtures import LEAKS, assert_error
+
+from app.settings import Settings
+from model.manifest import read_manifest
 
 KEY = "k3y-for-reliability"
 AUTH = {"X-API-Key": KEY}
@@ -94,8 +98,6 @@ def test_audio_path_traversal_is_404(live, evil):
 
 
 def test_audio_serves_the_registered_file(client, synth_manifest):
-    from model.manifest import read_manifest
-
     track = read_manifest(synth_manifest)[3]
     resp = client.get(f"/v1/tracks/{track.track_id}/audio")
     assert resp.status_code == 200 and resp.content == track.mixture.read_bytes()
@@ -140,9 +142,11 @@ def test_upload_filename_never_becomes_a_path(client, live):
 
 
 # --- SQL injection ----------------------------------------------------------------------------
-def test_sql_injection_payloads_are_inert(client):
+def inject(client, anchor: str) -> int:
+    """Every payload through every SQL-backed input; `anchor` is a catalog track id. Returns
+    the number of probes; asserts nothing changed and payloads round-trip as plain data."""
     total = client.get("/v1/tracks").json()["total"]
-    base = client.post("/v1/search", data={"track_id": "singer00_song00", "k": "5"}).json()
+    base = client.post("/v1/search", data={"track_id": anchor, "k": "5"}).json()
     probes = 0
     for payload in INJECTIONS:
         for resp in (client.get(f"/v1/tracks/{payload}"),
@@ -150,7 +154,7 @@ def test_sql_injection_payloads_are_inert(client):
                      client.post("/v1/search", data={"track_id": payload})):
             assert_error(resp, 404, "not_found")
             probes += 1
-        resp = client.post("/v1/search", data={"track_id": "singer00_song00", "k": "5",
+        resp = client.post("/v1/search", data={"track_id": anchor, "k": "5",
                                                 "exclude_artist": payload})
         assert resp.status_code == 200 and resp.json()["results"] == base["results"]
         resp = client.post("/v1/tracks", headers=AUTH, files={"file": ("a.wav", b"x")},
@@ -165,13 +169,30 @@ def test_sql_injection_payloads_are_inert(client):
     back = client.get("/v1/tracks/meta-inj").json()
     assert back["metadata"]["note"] == "'; DROP TABLE tracks; --"
     assert back["title"] == INJECTIONS[1] and back["artist"] == INJECTIONS[0]
-    hits = client.post("/v1/search", data={"track_id": "singer00_song00", "k": "100",
+    hits = client.post("/v1/search", data={"track_id": anchor, "k": "100",
                                            "exclude_artist": INJECTIONS[0]}).json()["results"]
     assert "meta-inj" not in {h["id"] for h in hits}  # compared as a plain string
     assert client.delete("/v1/tracks/meta-inj", headers=AUTH).status_code == 204
     assert client.get("/v1/tracks").json()["total"] == total
-    record_figures("sql_injection", {"payloads": len(INJECTIONS), "probes": probes + 4,
+    return probes + 4
+
+
+def test_sql_injection_payloads_are_inert(client):
+    probes = inject(client, "singer00_song00")
+    record_figures("sql_injection", {"payloads": len(INJECTIONS), "probes": probes,
                                      "rows_changed": 0})
+
+
+@pytest.mark.parametrize("service_db_url", ["postgresql"], indirect=True)
+def test_sql_injection_on_postgresql(service_db_url, tmp_path, embedder, init_checkpoint,
+                                     synth_manifest):
+    settings = Settings(data_dir=tmp_path / "data", database_url=service_db_url, api_key=KEY,
+                        checkpoint=init_checkpoint, refresh_seconds=0, _env_file=None)
+    with LiveServer(settings, embedder) as live, live.client() as c:
+        for t in read_manifest(synth_manifest)[:3]:
+            assert c.post("/v1/tracks", headers=AUTH, data={"id": t.track_id},
+                          files={"file": ("m.wav", t.mixture.read_bytes())}).status_code == 201
+        inject(c, read_manifest(synth_manifest)[0].track_id)
 
 
 # --- size and duration caps -------------------------------------------------------------------
