@@ -16,13 +16,14 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from model.checkpoint import atomic_write_bytes
 
 MANIFEST = "index.json"
 #: Exact search up to this many vectors; HNSW up to LARGE; IVF-PQ with re-ranking beyond.
@@ -209,10 +210,10 @@ class VectorIndex:
         tags = name.replace(".faiss", ".tags.npy")
         buf = io.BytesIO()
         np.save(buf, np.array(sorted(self.tags.items()), np.int64).reshape(-1, 2))
-        _atomic_write(folder / tags, buf.getvalue())
+        atomic_write_bytes(folder / tags, buf.getvalue())
         manifest = IndexManifest(self.fingerprint, self.dim, int(self.index.ntotal), self.factory,
                                  name, tags, time.time())
-        _atomic_write(folder / MANIFEST, json.dumps(manifest.__dict__, indent=2).encode())
+        atomic_write_bytes(folder / MANIFEST, json.dumps(manifest.__dict__, indent=2).encode())
         for old in folder.glob("index-*"):
             if old.name not in (name, tags):
                 old.unlink(missing_ok=True)
@@ -255,14 +256,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
