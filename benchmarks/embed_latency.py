@@ -9,7 +9,9 @@ chunks), pool. Systems, measured on the same clips in the same run, interleaved 
 so machine load hits them alike: eager torch (the reference), ONNX Runtime fp32, ONNX Runtime
 fp32 + vocal gate, ONNX int8, and Resemblyzer (its own pipeline: preprocess_wav + embed_utterance
 on the decoded audio). Clips: 30 s of MIR-1K mixtures (one singer's clips concatenated,
-singing + accompaniment) encoded to 128 kbit/s MP3, or synthetic singing without --data.
+singing + accompaniment) encoded to 128 kbit/s MP3, or synthetic singing without --data; at
+16 kHz mono (MIR-1K's own rate) or, with --rate 44100 --channels 2, as a typical music file
+(the decoder then also resamples and downmixes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchaudio
 
 from model.audio import decode, encode
 from model.backends import torch_threads_for
@@ -34,7 +37,15 @@ from model.weights import default_checkpoint
 SECONDS = 30
 
 
-def mir1k_clips(data: Path, n: int) -> list[bytes]:
+def to_mp3(wave: np.ndarray, rate: int, channels: int) -> bytes:
+    """A 128 kbit/s MP3 of 16 kHz `wave`, resampled to `rate`, with `channels` channels."""
+    if rate != 16_000:
+        wave = torchaudio.functional.resample(torch.from_numpy(wave.astype(np.float32)),
+                                              16_000, rate).numpy()
+    return encode(np.clip(wave, -1, 1), rate, "mp3", bit_rate=128_000, channels=channels)
+
+
+def mir1k_clips(data: Path, n: int, rate: int = 16_000, channels: int = 1) -> list[bytes]:
     """`n` 30 s MP3s, each one singer's consecutive mixtures."""
     by_singer: dict[str, list] = defaultdict(list)
     for t in read_manifest(data / "clips.csv"):
@@ -49,17 +60,16 @@ def mir1k_clips(data: Path, n: int) -> list[bytes]:
             if len(wave) >= SECONDS * 16_000:
                 break
         wave = wave[: SECONDS * 16_000]
-        out.append(encode(np.clip(wave / max(np.abs(wave).max(), 1e-6) * 0.9, -1, 1), 16_000,
-                          "mp3", bit_rate=128_000))
+        out.append(to_mp3(wave / max(np.abs(wave).max(), 1e-6) * 0.9, rate, channels))
     return out
 
 
-def synth_clips(n: int) -> list[bytes]:
+def synth_clips(n: int, rate: int = 16_000, channels: int = 1) -> list[bytes]:
     clips = []
     for i in range(n):
         singer, song = make_singer(i, 1), make_song(i, 1)
         vocals, _ = sing(singer, song, SECONDS, i)
-        clips.append(encode(np.clip(vocals + accompany(song, SECONDS, i), -1, 1), 16_000, "mp3"))
+        clips.append(to_mp3(vocals + accompany(song, SECONDS, i), rate, channels))
     return clips
 
 
@@ -110,11 +120,15 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=5)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rate", type=int, default=16_000, help="the MP3s' sample rate")
+    p.add_argument("--channels", type=int, default=1, choices=(1, 2))
     p.add_argument("--no-resemblyzer", action="store_true")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    clips = mir1k_clips(args.data, args.clips) if args.data.is_dir() else synth_clips(args.clips)
+    make = mir1k_clips if args.data.is_dir() else synth_clips
+    clips = make(*((args.data,) if args.data.is_dir() else ()), args.clips, args.rate,
+                 args.channels)
     ckpt = default_checkpoint()
     systems: dict[str, object] = {
         "torch eager": Embedder.from_checkpoint(ckpt, "cpu", backend="torch"),
@@ -139,6 +153,8 @@ def main() -> None:
                     runs[name].append(st)
     ref = float(np.median([r["total"] for r in runs["torch eager"]]))
     result = {"clips": len(clips), "repeats": args.repeats, "threads": args.threads,
+              "rate": args.rate, "channels": args.channels,
+              "mp3_kb": round(float(np.mean([len(c) for c in clips])) / 1024),
               "source": "mir1k" if args.data.is_dir() else "synth", "systems": {}}
     for name, rs in runs.items():
         med = {k: round(float(np.median([r[k] for r in rs])), 2) for k in rs[0]}

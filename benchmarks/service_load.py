@@ -29,6 +29,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
+import torchaudio
 from sqlalchemy import insert
 
 from app.bootstrap import untrained_checkpoint
@@ -80,10 +82,13 @@ def _row(i: int, vector: np.ndarray, fingerprint: str) -> dict:
 
 
 def clip(seconds: float) -> bytes:
-    """An MP3 of one synthetic singer over accompaniment."""
+    """An MP3 of one synthetic singer over accompaniment, as a typical music file: 44.1 kHz
+    stereo at 128 kbit/s (the server decodes, resamples to 16 kHz and downmixes)."""
     voice, song = make_singer(0, 1), make_song(0, 1)
     vocals, _ = sing(voice, song, seconds, 1)
-    return encode(np.clip(vocals + accompany(song, seconds, 1), -1, 1), 16_000, "mp3")
+    wave = torch.from_numpy(np.clip(vocals + accompany(song, seconds, 1), -1, 1).astype(np.float32))
+    wave = torchaudio.functional.resample(wave, 16_000, 44_100).numpy()
+    return encode(np.clip(wave, -1, 1), 44_100, "mp3", bit_rate=128_000, channels=2)
 
 
 def free_port() -> int:

@@ -129,7 +129,7 @@ def _open_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder) -> V
 def _finish_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder,
                   index: VectorIndex) -> VectorIndex:
     """Rebuild when the catalog outgrew (or shrank below) the index type, then save."""
-    wanted = cfg.index_factory or choose_factory(index.ntotal)
+    wanted = cfg.index_factory or choose_factory(index.ntotal, embedder.dim)
     if wanted != index.factory:
         index = build_index(sessions, embedder.fingerprint, embedder.dim, wanted)
     index.save(cfg.data_dir / INDEX_DIR)

@@ -68,7 +68,7 @@ def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
     streamed from SQL in chunks; types that need training first see a random sample."""
     with sessions() as session:
         tags = sql_tags(session, fingerprint)
-        index = VectorIndex(dim, fingerprint, factory or choose_factory(len(tags)))
+        index = VectorIndex(dim, fingerprint, factory or choose_factory(len(tags), dim))
         if not index.index.is_trained and tags:
             pick = np.random.default_rng(0).permutation(np.fromiter(tags, np.int64, len(tags)))
             sample = [v for _, v, _ in load_vectors(session, pick[:train_size].tolist(), dim)]

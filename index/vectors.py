@@ -1,14 +1,17 @@
 """FAISS vector index: cosine search on L2-normalised vectors, addressed by the tracks' vector ids.
 
-Every index is an `IndexIDMap2` over an inner-product index built from a factory string: exact
-(`Flat`) for small catalogs, HNSW for large ones, IVF+PQ with exact re-ranking for very large
-ones (`choose_factory`). Removal uses `remove_ids` where the inner index supports it; HNSW cannot
-remove, so deleted ids are kept out of results with an ID selector (soft delete) until the next
-rebuild. Each id carries a tag (from the track's content hash) saved in a sidecar, so a reader can
-tell exactly which stored vectors are stale against SQL. `save` writes the FAISS file and the tags
-and then a manifest naming the model fingerprint, dimension and count, each via temp file +
-rename, the manifest last (it names the files): a reader never sees a half-written set. `load`
-refuses an index built by another model.
+Every index is an `IndexIDMap2` over an index built from a factory string: exact (`Flat`) for
+small catalogs, HNSW over a PCA projection with exact re-ranking for large ones, IVF+PQ with
+exact re-ranking for very large ones (`choose_factory`). Vectors are unit-norm, so cosine order
+is inner-product order and also L2 order; factories with a PCA step search by L2 (PCA centres
+the data, which inner products would not survive) and their distances are turned back into
+cosines, so every index answers in the same score scale. Removal uses `remove_ids` where the
+inner index supports it; HNSW cannot remove, so deleted ids are kept out of results with an ID
+selector (soft delete) until the next rebuild. Each id carries a tag (from the track's content
+hash) saved in a sidecar, so a reader can tell exactly which stored vectors are stale against
+SQL. `save` writes the FAISS file and the tags and then a manifest naming the model fingerprint,
+dimension and count, each via temp file + rename, the manifest last (it names the files): a
+reader never sees a half-written set. `load` refuses an index built by another model.
 """
 
 from __future__ import annotations
@@ -29,22 +32,27 @@ MANIFEST = "index.json"
 #: Exact search up to this many vectors; HNSW up to LARGE; IVF-PQ with re-ranking beyond.
 EXACT_MAX = 50_000
 LARGE = 5_000_000
-HNSW_EF_SEARCH = 128
+#: HNSW's graph is built over this many PCA components: real CVSM embeddings keep 99.6% of
+#: their variance in 128 (docs/benchmarks.md), and 10x fewer dimensions make the graph 10x
+#: cheaper to build and walk; exact re-ranking over the full vectors restores the order.
+PCA_DIM = 128
+HNSW_EF_SEARCH = 64
 IVF_NPROBE = 64
-#: IVF-PQ re-ranks k x this many candidates exactly (benchmarks: 0.71 -> 0.79 recall from 32 to 64).
-REFINE_K_FACTOR = 64
+#: Re-ranking depth (k x this many candidates scored exactly), per base index type
+#: (benchmarks: IVF-PQ 0.71 -> 0.79 recall from 32 to 64; PCA+HNSW 0.99 at 4).
+REFINE_K_FACTOR = {"hnsw": 4, "ivf": 64}
 
 
 class ModelMismatchError(RuntimeError):
     """The index on disk was built with another model (embeddings are not comparable)."""
 
 
-def choose_factory(n: int) -> str:
-    """FAISS factory string (inner part, without IDMap2) fitting a catalog of `n` vectors."""
+def choose_factory(n: int, dim: int = 1280) -> str:
+    """FAISS factory string (inner part, without IDMap2) fitting `n` vectors of `dim`."""
     if n <= EXACT_MAX:
         return "Flat"
     if n <= LARGE:
-        return "HNSW32,Flat"
+        return f"PCA{PCA_DIM},HNSW32,RFlat" if dim >= 2 * PCA_DIM else "HNSW32,Flat"
     nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
     return f"IVF{nlist},PQ64,RFlat"
 
@@ -73,7 +81,8 @@ class VectorIndex:
 
     def __init__(self, dim: int, fingerprint: str, factory: str = "Flat") -> None:
         self.dim, self.fingerprint, self.factory = dim, fingerprint, factory
-        inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        metric = faiss.METRIC_L2 if "PCA" in factory else faiss.METRIC_INNER_PRODUCT
+        inner = faiss.index_factory(dim, factory, metric)
         self.index = faiss.IndexIDMap2(inner)
         self.deleted: set[int] = set()
         self.tags: dict[int, int] = {}
@@ -84,7 +93,7 @@ class VectorIndex:
               factory: str | None = None, tags: np.ndarray | None = None,
               train_size: int = 200_000) -> VectorIndex:
         """A fresh index over `vectors`; trains on a random subset when the type needs it."""
-        index = cls(dim, fingerprint, factory or choose_factory(len(ids)))
+        index = cls(dim, fingerprint, factory or choose_factory(len(ids), dim))
         vectors = normalise(vectors) if len(vectors) else np.zeros((0, dim), np.float32)
         if not index.index.is_trained and len(vectors):
             rng = np.random.default_rng(0)
@@ -95,9 +104,13 @@ class VectorIndex:
 
     def _tune(self) -> None:
         inner = faiss.downcast_index(self.index.index)
-        if isinstance(inner, faiss.IndexRefine):
-            inner.k_factor = REFINE_K_FACTOR
+        refine = inner if isinstance(inner, faiss.IndexRefine) else None
+        if refine is not None:
             inner = faiss.downcast_index(inner.base_index)
+        if isinstance(inner, faiss.IndexPreTransform):
+            inner = faiss.downcast_index(inner.index)
+        if refine is not None:
+            refine.k_factor = REFINE_K_FACTOR["hnsw" if hasattr(inner, "hnsw") else "ivf"]
         if hasattr(inner, "do_polysemous_training"):
             # On by default from index_factory, and 50x slower to train; we never use it.
             inner.do_polysemous_training = False
@@ -178,16 +191,24 @@ class VectorIndex:
         """(scores, ids) of the k nearest by cosine, for each query row; missing slots are -1."""
         k = max(1, min(k, max(self.ntotal, 1)))
         if not self.deleted:
-            return self.index.search(normalise(queries), k)
+            return self._search(normalise(queries), k)
         if isinstance(faiss.downcast_index(self.index.index), faiss.IndexRefine):
             return self._search_filtered(normalise(queries), k)
         sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self.deleted, np.int64)))
-        return self.index.search(normalise(queries), k, params=faiss.SearchParameters(sel=sel))
+        return self._search(normalise(queries), k, faiss.SearchParameters(sel=sel))
+
+    def _search(self, queries: np.ndarray, k: int,
+                params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS search with scores as cosines: squared L2 between unit vectors is 2 - 2 cos."""
+        scores, ids = self.index.search(queries, k, params=params)
+        if self.index.metric_type == faiss.METRIC_L2:
+            scores = np.where(ids >= 0, 1.0 - scores / 2.0, -np.inf).astype(np.float32)
+        return scores, ids
 
     def _search_filtered(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft delete for re-ranked IVF-PQ (its params cannot carry a selector): over-fetch by
         the number of deleted ids and drop them."""
-        scores, ids = self.index.search(queries, k + len(self.deleted))
+        scores, ids = self._search(queries, k + len(self.deleted))
         out_s = np.full((len(queries), k), -np.inf, np.float32)
         out_i = np.full((len(queries), k), -1, np.int64)
         dead = np.fromiter(self.deleted, np.int64)

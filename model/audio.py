@@ -133,19 +133,6 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
     return 0.0
 
 
-def _frames_to_mono(frames: list[np.ndarray]) -> np.ndarray:
-    if not frames:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate(frames)
-
-
-def _frame_mono(frame: av.AudioFrame) -> np.ndarray:
-    """A packed float frame, averaged over its channels. Packed, not planar: PyAV reads planes
-    past the 8th from a garbage pointer (a segfault on 9+ channel files, found by fuzzing)."""
-    channels = len(frame.layout.channels)
-    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
-
-
 def decode(
     source: AudioSource,
     *,
@@ -186,16 +173,145 @@ def decode(
     return _validate(samples, declared, source_rate, channels, codec, allow_silent)
 
 
+#: Sample formats read straight from decoded frames (dtype, scale to [-1, 1), offset).
+_SAMPLE_FORMATS = {
+    "u8": (np.uint8, 1 / 128, -128.0), "s16": (np.int16, 1 / 32768, 0.0),
+    "s32": (np.int32, 1 / 2**31, 0.0), "flt": (np.float32, 1.0, 0.0),
+    "dbl": (np.float64, 1.0, 0.0),
+}
+#: Source samples (per channel) resampled per libswresample call: one call per ~8 s of audio
+#: instead of one per codec frame (~1,000 for 30 s of MP3), where Python's per-call overhead
+#: cost as much as the decoding itself.
+_RESAMPLE_BLOCK = 1 << 17
+#: PyAV reads planes past the 8th from a garbage pointer (a segfault on 9+ channel files,
+#: found by fuzzing), so wider frames go through libswresample as one packed plane.
+_MAX_PLANES = 8
+
+
+def _frame_mono(frame: av.AudioFrame) -> np.ndarray:
+    """A packed float frame, averaged over its channels."""
+    channels = len(frame.layout.channels)
+    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
+
+
+class _MonoStream:
+    """Decoded frames -> mono float32 at 16 kHz, with Python's work per block, not per frame.
+
+    Frames' samples are collected as they come (one `to_ndarray` each); every ~8 s of audio the
+    block is downmixed at the source rate (numpy) and goes through one stateful libswresample
+    resampler, so the output equals resampling the whole signal at once, with bounded memory.
+    Per-frame conversion (a 30 s MP3 has 1,150 frames) had cost as much as the decoding itself.
+    """
+
+    def __init__(self) -> None:
+        self.out: list[np.ndarray] = []
+        self.raw: list[list[np.ndarray]] = []  # per frame: its planes' samples, one layout
+        self.raw_key: tuple | None = None
+        self.pending: list[np.ndarray] = []  # mono float32 at the source rate
+        self.pending_n = 0
+        self.rate = 0
+        self.resampler: av.AudioResampler | None = None
+        self.packer: av.AudioResampler | None = None
+        self.total = 0  # output samples so far (pending ones counted at 16 kHz)
+
+    def add(self, frame: av.AudioFrame) -> None:
+        rate = int(frame.sample_rate or 0)
+        if rate <= 0 or rate > MAX_SOURCE_RATE:
+            raise CorruptAudioError(f"a decoded frame has a sample rate of {rate} Hz")
+        if rate != self.rate:  # a stream may change rate mid-way: drain, then start afresh
+            self.finish()
+            self.rate, self.resampler = rate, None
+        n = self._collect(frame)
+        self.pending_n += n
+        self.total += n * SAMPLE_RATE // rate
+        if self.pending_n >= _RESAMPLE_BLOCK:
+            self._flush()
+
+    def _collect(self, frame: av.AudioFrame) -> int:
+        """Keep the frame's samples (views of its planes); returns how many per channel."""
+        fmt, planar = frame.format.name, frame.format.is_planar
+        channels = len(frame.layout.channels)
+        spec = _SAMPLE_FORMATS.get(fmt.rstrip("p"))
+        if spec is None or channels == 0 or (planar and channels > _MAX_PLANES):
+            self._downmix()
+            if self.packer is None:
+                self.packer = av.AudioResampler(format="flt")
+            frame.pts = None
+            mono = [_frame_mono(f) for f in self.packer.resample(frame)]
+            self.pending.extend(mono)
+            return sum(m.size for m in mono)
+        key = (fmt, channels)
+        if key != self.raw_key:
+            self._downmix()
+            self.raw_key = key
+        # Straight from the planes: to_ndarray's vstack costs 4x more per frame.
+        n, dtype = frame.samples, spec[0]
+        if planar:
+            self.raw.append([np.frombuffer(plane, dtype, n) for plane in frame.planes])
+        else:
+            self.raw.append([np.frombuffer(frame.planes[0], dtype, n * channels)])
+        return n
+
+    def _downmix(self) -> None:
+        """Collected samples -> one mono float32 array (channel by channel: numpy's mean over
+        a short axis with a dtype cast is ~10x slower)."""
+        if not self.raw:
+            return
+        fmt, channels = self.raw_key
+        _, scale, offset = _SAMPLE_FORMATS[fmt.rstrip("p")]
+        if len(self.raw[0]) == channels:  # planar: one array per channel
+            planes = [np.concatenate([r[c] for r in self.raw]) for c in range(channels)]
+        else:  # packed: interleaved samples
+            planes = np.concatenate([r[0] for r in self.raw]).reshape(-1, channels).T
+        self.raw = []
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: _validate
+            mono = planes[0].astype(np.float32)
+            for plane in planes[1:]:
+                mono += plane
+            if offset:
+                mono += np.float32(offset * channels)
+            mono *= np.float32(scale / channels)
+        self.pending.append(mono)
+
+    def _flush(self, final: bool = False) -> None:
+        self._downmix()
+        if not self.pending and not (final and self.resampler is not None):
+            return
+        block = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
+        self.pending, self.pending_n = [], 0
+        if self.rate == SAMPLE_RATE:
+            self.out.append(block)
+            return
+        if self.resampler is None:
+            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        frames = []
+        if block.size:
+            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt",
+                                               layout="mono")
+            frame.sample_rate = self.rate
+            frames = self.resampler.resample(frame)
+        if final:
+            frames = frames + self.resampler.resample(None)
+        self.out.extend(f.to_ndarray().reshape(-1) for f in frames)
+
+    def finish(self) -> None:
+        """Resample what is pending and drain the resampler (end of stream or rate change)."""
+        self._flush(final=True)
+        self.resampler = None
+
+    def samples(self) -> np.ndarray:
+        self.finish()
+        return np.concatenate(self.out) if self.out else np.zeros(0, dtype=np.float32)
+
+
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.AudioStream,
     max_seconds: float,
     deadline: float,
 ) -> np.ndarray:
-    resampler = av.AudioResampler(format="flt", rate=SAMPLE_RATE)
+    mono = _MonoStream()
     cap = int(max_seconds * SAMPLE_RATE)
-    frames: list[np.ndarray] = []
-    total = 0
     errors = 0
     for packet in container.demux(stream):
         if time.monotonic() > deadline:
@@ -208,15 +324,10 @@ def _decode_stream(
                 raise
             continue
         for frame in decoded:
-            frame.pts = None  # let the resampler run on sample counts, not damaged timestamps
-            for out in resampler.resample(frame):
-                frames.append(_frame_mono(out))
-                total += frames[-1].shape[0]
-        if total > cap:
+            mono.add(frame)
+        if mono.total > cap:
             raise TooLongError(f"audio is longer than the limit of {max_seconds:.0f} s")
-    for out in resampler.resample(None):
-        frames.append(_frame_mono(out))
-    return _frames_to_mono(frames)
+    return mono.samples()
 
 
 def _validate(
@@ -282,22 +393,25 @@ ENCODERS: dict[str, tuple[str, str]] = {
 }
 
 
-def encode(samples: np.ndarray, sample_rate: int, fmt: str, bit_rate: int | None = None) -> bytes:
-    """Encode mono float samples in one of `ENCODERS`' formats (tests, demos, synth output)."""
+def encode(samples: np.ndarray, sample_rate: int, fmt: str, bit_rate: int | None = None,
+           channels: int = 1) -> bytes:
+    """Encode mono float samples in one of `ENCODERS`' formats (tests, demos, synth output);
+    `channels=2` writes them as (identical) stereo, the layout of a typical music file."""
     container_fmt, codec = ENCODERS[fmt]
     buf = io.BytesIO()
+    data = np.repeat(np.clip(samples, -1, 1).astype(np.float32)[None, :], channels, axis=0)
     if codec == "vorbis":
-        sf.write(buf, np.clip(samples, -1, 1), sample_rate, format="OGG", subtype="VORBIS")
+        sf.write(buf, data.T, sample_rate, format="OGG", subtype="VORBIS")
         return buf.getvalue()
     rate = 48_000 if codec == "libopus" else sample_rate
+    layout = {1: "mono", 2: "stereo"}[channels]
     with av.open(buf, mode="w", format=container_fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")
+        stream = out.add_stream(codec, rate=rate, layout=layout)
         if bit_rate:
             stream.bit_rate = bit_rate
-        data = np.clip(samples, -1, 1).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=layout)
         frame.sample_rate = sample_rate
-        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono",
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout,
                                       rate=rate)
         for chunk in resampler.resample(frame) + resampler.resample(None):
             for packet in stream.encode(chunk):

@@ -18,7 +18,8 @@ def unit(n: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,PQ8,RFlat"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32,Flat", "IVF8,PQ8,RFlat",
+                                     "PCA8,HNSW32,RFlat"])
 def test_search_remove_readd_and_round_trip(factory, tmp_path) -> None:
     x = unit(600)
     ids = np.arange(600, dtype=np.int64) * 7 + 3
@@ -49,5 +50,6 @@ def test_loading_another_models_index_is_refused(tmp_path) -> None:
 
 def test_factory_is_chosen_by_size() -> None:
     assert choose_factory(1_000) == "Flat"
-    assert choose_factory(1_000_000).startswith("HNSW")
+    assert choose_factory(1_000_000) == "PCA128,HNSW32,RFlat"
+    assert choose_factory(1_000_000, dim=64) == "HNSW32,Flat"  # too few dims to project
     assert "PQ" in choose_factory(50_000_000)
