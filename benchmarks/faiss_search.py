@@ -1,7 +1,7 @@
 """FAISS search latency and recall@10 of the index types `index.vectors` uses, on random unit
 vectors (the worst case for approximate search: no cluster structure to exploit).
 
-    python benchmarks/faiss_search.py --n 100000 --approx "HNSW32,Flat" --sweep 64,128,256,512
+    python benchmarks/faiss_search.py --n 100000 --approx "PCA128,HNSW32,RFlat" --sweep 64,128,256
     python benchmarks/faiss_search.py --n 1000000 --approx "IVF1024,PQ64,RFlat" \
         --sweep 16,64,256 --train 50000 --k-factor 32,256
     add --intrinsic 32 for vectors near a 32-d subspace (closer to real embeddings), or
@@ -129,7 +129,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=1280)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--approx", default="HNSW32,Flat")
+    p.add_argument("--approx", default="PCA128,HNSW32,RFlat")
     p.add_argument("--sweep", default="64,128,256", help="efSearch or nprobe values")
     p.add_argument("--train", type=int, default=100_000, help="training rows (IVF types)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="for building")

@@ -137,8 +137,8 @@ class Embedder:
             graph = backends.ensure_graph(self.model.backbone, model_fp, checkpoint, int8,
                                           cache_dir)
             self.runner = backends.ort_runner(graph, threads)
-            if int8 and "+int8" not in self.fingerprint:
-                self.fingerprint += "+int8"
+            if int8 and "+int8s" not in self.fingerprint:
+                self.fingerprint += "+int8s"  # static int8 (dynamic int8 graphs were "+int8")
         return self
 
     def with_gate(self, gate: VocalGate | bool | str | Path | None = True) -> Embedder:

@@ -108,3 +108,19 @@ def test_gate_never_drops_every_chunk(pair: tuple[Embedder, Embedder]) -> None:
 def test_bundled_gate_loads() -> None:
     gate = VocalGate.load()
     assert gate.weights.shape == (128,) and 0 < gate.threshold < 1
+
+
+def test_static_int8_graph_is_close_and_its_own_catalog(model_dir: Path,
+                                                        pair: tuple[Embedder, Embedder]) -> None:
+    ref, _ = pair
+    q8 = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="onnx-int8")
+    assert q8.fingerprint == ref.fingerprint + "+int8s"  # int8 vectors never mix with fp32
+    graph = backends.graph_path(model_dir / "init.pt", ref.fingerprint, int8=True)
+    assert backends.graph_fingerprint(graph) == ref.fingerprint
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(graph)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "ConvInteger" not in ops
+    tracks = catalog()
+    cos = np.sum(ref.embed_many(tracks) * q8.embed_many(tracks), axis=1)
+    assert np.median(cos) >= 0.99, cos
