@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,27 @@ def build_bank(tracks: list[Track], cache_dir: Path, workers: int = 2,
     fp = data_fingerprint(tracks)
     root = Path(cache_dir) / fp
     if not (root / "done.json").is_file():
-        _write_cache(tracks, root, workers, quiet)
+        # Written aside and renamed into place: processes sharing a cache folder (concurrent
+        # runs, DDP nodes) never read a half-written bank, whoever finishes first.
+        tmp = Path(cache_dir) / f".{fp}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        _write_cache(tracks, tmp, workers, quiet)
+        _publish(tmp, root)
     return open_bank(root, tracks)
+
+
+def _publish(tmp: Path, root: Path) -> None:
+    """Rename a finished cache into place; another process's finished one wins a tie, and
+    an unfinished one (a crash of an older version) is replaced."""
+    try:
+        os.rename(tmp, root)
+        return
+    except OSError:
+        if (root / "done.json").is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+    shutil.rmtree(root, ignore_errors=True)
+    os.rename(tmp, root)
 
 
 def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> None:

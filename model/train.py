@@ -25,7 +25,7 @@ from model import checkpoint as ckpt_io
 from model.bank import Bank, build_bank
 from model.config import TrainConfig
 from model.encoder import CVSMModel
-from model.manifest import check_tracks, read_manifest
+from model.manifest import Track, check_tracks, read_manifest
 from model.pairs import CROP, SYSTEMS, PairSampler
 
 
@@ -80,8 +80,8 @@ class Trainer:
         system = SYSTEMS[cfg.system]
         check_tracks(tracks, need_stems=system.needs_stems, need_artist=system.by_artist,
                      where=str(manifest))
-        self.bank = build_bank(tracks, cache_dir, workers=workers,
-                               quiet=quiet or not self.dist.main)
+        self._init_process_group()
+        self.bank = self._bank(tracks, cache_dir, workers)
         self.train_idx, self.val_idx = split_tracks(self.bank, cfg)
         if len(self.train_idx) == 0:
             raise ValueError("no training tracks of at least 1 s")
@@ -107,6 +107,24 @@ class Trainer:
             return torch.device("cuda", self.dist.local_rank)
         return torch.device(name)
 
+    def _init_process_group(self) -> None:
+        """Join the torchrun job (before any shared work, so ranks can wait for each other)."""
+        if self.dist.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend=backend)
+
+    def _bank(self, tracks: list[Track], cache_dir: Path, workers: int) -> Bank:
+        """The decoded stems: under DDP the first process of each node decodes them while the
+        others wait, instead of every process decoding the same catalog at once."""
+        quiet = self.quiet or not self.dist.main
+        if self.dist.world > 1 and self.dist.local_rank != 0:
+            torch.distributed.barrier()
+            return build_bank(tracks, cache_dir, workers=workers, quiet=True)
+        bank = build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
+        if self.dist.world > 1:
+            torch.distributed.barrier()
+        return bank
+
     def _build_model(self) -> CVSMModel:
         torch.manual_seed(self.cfg.seed)
         model = CVSMModel(self.cfg.bilinear_std).to(self.device)
@@ -117,9 +135,6 @@ class Trainer:
     def _wrap(self) -> nn.Module:
         model: nn.Module = self.model
         if self.dist.world > 1:
-            if not torch.distributed.is_initialized():
-                backend = "nccl" if self.device.type == "cuda" else "gloo"
-                torch.distributed.init_process_group(backend=backend)
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         if self.cfg.compile and self.device.type == "cuda":
@@ -204,7 +219,7 @@ class Trainer:
         while self.step < target:
             window.append(self.train_step())
             bar.update(1)
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            if max_seconds is not None and self._out_of_time(start, max_seconds):
                 target = self.step  # out of time: log, validate and checkpoint now
             if self.step % self.cfg.log_interval == 0 or self.step == target:
                 self._log_train(window, bar)
@@ -220,6 +235,21 @@ class Trainer:
         if self.dist.main:
             self._finish(summary)
         return summary
+
+    def close(self) -> None:
+        """Leave the torchrun job (tears the process group down); a no-op in one process."""
+        if self.dist.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+    def _out_of_time(self, start: float, max_seconds: float) -> bool:
+        """Whether any process is past the time box: under DDP all stop at the same step (one
+        process stopping alone would leave the others waiting in an all-reduce forever)."""
+        late = time.perf_counter() - start > max_seconds
+        if self.dist.world == 1:
+            return late
+        flag = torch.tensor([float(late)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _log_train(self, window: list[dict[str, float]], bar: tqdm) -> None:
         if not window:

@@ -47,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     max_s = args.max_minutes * 60 if args.max_minutes else None
-    summary = trainer.run(args.steps, max_seconds=max_s)
+    try:
+        summary = trainer.run(args.steps, max_seconds=max_s)
+    finally:
+        trainer.close()
     if trainer.dist.main:
         print(json.dumps(summary, indent=2))
     return 0
