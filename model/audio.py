@@ -197,10 +197,11 @@ def _frame_mono(frame: av.AudioFrame) -> np.ndarray:
 class _MonoStream:
     """Decoded frames -> mono float32 at 16 kHz, with Python's work per block, not per frame.
 
-    Frames' samples are collected as they come (one `to_ndarray` each); every ~8 s of audio the
-    block is downmixed at the source rate (numpy) and goes through one stateful libswresample
-    resampler, so the output equals resampling the whole signal at once, with bounded memory.
-    Per-frame conversion (a 30 s MP3 has 1,150 frames) had cost as much as the decoding itself.
+    Frames' samples are collected as they come (numpy views of their planes); every ~8 s of
+    audio the block is downmixed at the source rate (numpy) and goes through one stateful
+    libswresample resampler, so the output equals resampling the whole signal at once, with
+    bounded memory. Per-frame conversion (a 30 s MP3 has 1,150 frames) had cost as much as the
+    decoding itself.
     """
 
     def __init__(self) -> None:
@@ -246,10 +247,13 @@ class _MonoStream:
             self.raw_key = key
         # Straight from the planes: to_ndarray's vstack costs 4x more per frame.
         n, dtype = frame.samples, spec[0]
-        if planar:
-            self.raw.append([np.frombuffer(plane, dtype, n) for plane in frame.planes])
-        else:
-            self.raw.append([np.frombuffer(frame.planes[0], dtype, n * channels)])
+        try:
+            if planar:
+                self.raw.append([np.frombuffer(plane, dtype, n) for plane in frame.planes])
+            else:
+                self.raw.append([np.frombuffer(frame.planes[0], dtype, n * channels)])
+        except ValueError as exc:  # a plane shorter than the frame claims
+            raise CorruptAudioError("a decoded frame is shorter than it claims") from exc
         return n
 
     def _downmix(self) -> None:
@@ -259,7 +263,7 @@ class _MonoStream:
             return
         fmt, channels = self.raw_key
         _, scale, offset = _SAMPLE_FORMATS[fmt.rstrip("p")]
-        if len(self.raw[0]) == channels:  # planar: one array per channel
+        if fmt.endswith("p"):  # planar: one array per channel
             planes = [np.concatenate([r[c] for r in self.raw]) for c in range(channels)]
         else:  # packed: interleaved samples
             planes = np.concatenate([r[0] for r in self.raw]).reshape(-1, channels).T

@@ -120,10 +120,11 @@ class Trainer:
         if self.dist.world > 1 and self.dist.local_rank != 0:
             torch.distributed.barrier()
             return build_bank(tracks, cache_dir, workers=workers, quiet=True)
-        bank = build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
-        if self.dist.world > 1:
-            torch.distributed.barrier()
-        return bank
+        try:
+            return build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
+        finally:  # also on failure: the waiting ranks then fail on the same file themselves
+            if self.dist.world > 1:
+                torch.distributed.barrier()
 
     def _build_model(self) -> CVSMModel:
         torch.manual_seed(self.cfg.seed)
