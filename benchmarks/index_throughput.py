@@ -4,9 +4,11 @@ worker processes, embed, SQL commit, FAISS save), on a synthetic catalog.
     python benchmarks/index_throughput.py --singers 6 --songs 4 --seconds 30 --workers 2
     python benchmarks/index_throughput.py --mir1k 1000 --work /tmp/cvsm-idx --backend auto
 
-`--mir1k N` indexes N 30 s FLAC tracks cut from MIR-1K mixtures (vocals + accompaniment of the
+`--mir1k N` indexes N 30 s tracks cut from MIR-1K mixtures (vocals + accompaniment of the
 dev singers' clips, concatenated; track i starts 7.3 i s into that stream, so every track's
 audio differs), written once into --work: synthesising 1,000 x 30 s tracks here takes ~1.5 h.
+They are 16 kHz mono FLAC, or with `--format mp3` typical music files: 44.1 kHz stereo MP3 at
+128 kbit/s (the job then also resamples and downmixes).
 
 Uses the bundled model when present, else a freshly initialised network of the same
 architecture (the same cost per second of audio). SQLite in a temporary data dir.
@@ -23,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torchaudio
 
 from index.job import JobConfig, run_index
 from model import checkpoint
-from model.audio import SAMPLE_RATE
+from model.audio import SAMPLE_RATE, encode
 from model.backends import BACKENDS, torch_threads_for
 from model.embedder import Embedder
 from model.encoder import CVSMModel
@@ -45,9 +48,11 @@ def model_file(folder: Path) -> Path:
     return path
 
 
-def mir1k_catalog(data: Path, n: int, out: Path, seconds: float = 30.0) -> Path:
-    """`n` FLAC tracks of `seconds` cut from the concatenated MIR-1K mixtures (cached)."""
-    manifest = out / f"mir1k-{n}.csv"
+def mir1k_catalog(data: Path, n: int, out: Path, seconds: float = 30.0,
+                  fmt: str = "flac") -> Path:
+    """`n` tracks of `seconds` cut from the concatenated MIR-1K mixtures (cached): 16 kHz
+    FLAC, or 44.1 kHz stereo 128 kbit/s MP3."""
+    manifest = out / (f"mir1k-{n}.csv" if fmt == "flac" else f"mir1k-{n}-{fmt}.csv")
     if manifest.is_file():
         return manifest
     (out / "audio").mkdir(parents=True, exist_ok=True)
@@ -60,8 +65,14 @@ def mir1k_catalog(data: Path, n: int, out: Path, seconds: float = 30.0) -> Path:
     size, rows = int(seconds * SAMPLE_RATE), []
     for i in range(n):
         start = int(i * 7.3 * SAMPLE_RATE) % (len(stream) - size)
-        name = f"audio/track{i:05d}.flac"
-        sf.write(out / name, np.clip(stream[start:start + size], -1, 1), SAMPLE_RATE)
+        name = f"audio/track{i:05d}.{fmt}"
+        clip = np.clip(stream[start:start + size], -1, 1).astype(np.float32)
+        if fmt == "flac":
+            sf.write(out / name, clip, SAMPLE_RATE)
+        else:
+            wide = torchaudio.functional.resample(torch.from_numpy(clip), SAMPLE_RATE, 44_100)
+            (out / name).write_bytes(encode(np.clip(wide.numpy(), -1, 1), 44_100, "mp3",
+                                            bit_rate=128_000, channels=2))
         rows.append({"track_id": f"track{i:05d}", "artist": "", "mixture": name})
     write_manifest(manifest, rows)
     return manifest
@@ -75,6 +86,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--mir1k", type=int, help="index this many MIR-1K-derived 30 s tracks")
+    p.add_argument("--format", default="flac", choices=("flac", "mp3"),
+                   help="the MIR-1K-derived tracks' format (mp3: 44.1 kHz stereo)")
     p.add_argument("--data", type=Path, default=Path("/work/shared/data/mir1k-dev"))
     p.add_argument("--work", type=Path, default=Path("/tmp/cvsm-index-bench"),
                    help="where the MIR-1K-derived catalog is kept between runs")
@@ -86,7 +99,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.mir1k:
-            manifest = mir1k_catalog(args.data, args.mir1k, args.work, args.seconds)
+            manifest = mir1k_catalog(args.data, args.mir1k, args.work, args.seconds,
+                                     args.format)
         else:
             manifest = generate(tmp / "catalog", args.singers, args.songs, args.seconds, seed=0)
         ckpt = model_file(tmp)
