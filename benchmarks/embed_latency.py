@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 
 from model.audio import decode, encode
 from model.backends import torch_threads_for
@@ -39,10 +38,7 @@ SECONDS = 30
 
 def to_mp3(wave: np.ndarray, rate: int, channels: int) -> bytes:
     """A 128 kbit/s MP3 of 16 kHz `wave`, resampled to `rate`, with `channels` channels."""
-    if rate != 16_000:
-        wave = torchaudio.functional.resample(torch.from_numpy(wave.astype(np.float32)),
-                                              16_000, rate).numpy()
-    return encode(np.clip(wave, -1, 1), rate, "mp3", bit_rate=128_000, channels=channels)
+    return encode(wave, 16_000, "mp3", bit_rate=128_000, channels=channels, out_rate=rate)
 
 
 def mir1k_clips(data: Path, n: int, rate: int = 16_000, channels: int = 1) -> list[bytes]:
@@ -126,9 +122,10 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    make = mir1k_clips if args.data.is_dir() else synth_clips
-    clips = make(*((args.data,) if args.data.is_dir() else ()), args.clips, args.rate,
-                 args.channels)
+    if args.data.is_dir():
+        clips = mir1k_clips(args.data, args.clips, args.rate, args.channels)
+    else:
+        clips = synth_clips(args.clips, args.rate, args.channels)
     ckpt = default_checkpoint()
     systems: dict[str, object] = {
         "torch eager": Embedder.from_checkpoint(ckpt, "cpu", backend="torch"),

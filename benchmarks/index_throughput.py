@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 
 from index.job import JobConfig, run_index
 from model import checkpoint
@@ -70,9 +69,8 @@ def mir1k_catalog(data: Path, n: int, out: Path, seconds: float = 30.0,
         if fmt == "flac":
             sf.write(out / name, clip, SAMPLE_RATE)
         else:
-            wide = torchaudio.functional.resample(torch.from_numpy(clip), SAMPLE_RATE, 44_100)
-            (out / name).write_bytes(encode(np.clip(wide.numpy(), -1, 1), 44_100, "mp3",
-                                            bit_rate=128_000, channels=2))
+            (out / name).write_bytes(encode(clip, SAMPLE_RATE, "mp3", bit_rate=128_000,
+                                            channels=2, out_rate=44_100))
         rows.append({"track_id": f"track{i:05d}", "artist": "", "mixture": name})
     write_manifest(manifest, rows)
     return manifest

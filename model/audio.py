@@ -398,16 +398,17 @@ ENCODERS: dict[str, tuple[str, str]] = {
 
 
 def encode(samples: np.ndarray, sample_rate: int, fmt: str, bit_rate: int | None = None,
-           channels: int = 1) -> bytes:
+           channels: int = 1, out_rate: int | None = None) -> bytes:
     """Encode mono float samples in one of `ENCODERS`' formats (tests, demos, synth output);
-    `channels=2` writes them as (identical) stereo, the layout of a typical music file."""
+    `channels=2` writes them as (identical) stereo and `out_rate` resamples them (libswresample;
+    not for Vorbis), e.g. to 44.1 kHz: the layout of a typical music file."""
     container_fmt, codec = ENCODERS[fmt]
     buf = io.BytesIO()
     data = np.repeat(np.clip(samples, -1, 1).astype(np.float32)[None, :], channels, axis=0)
     if codec == "vorbis":
         sf.write(buf, data.T, sample_rate, format="OGG", subtype="VORBIS")
         return buf.getvalue()
-    rate = 48_000 if codec == "libopus" else sample_rate
+    rate = 48_000 if codec == "libopus" else out_rate or sample_rate
     layout = {1: "mono", 2: "stereo"}[channels]
     with av.open(buf, mode="w", format=container_fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
