@@ -60,7 +60,8 @@ def read_catalog(path: Path) -> list[CatalogItem]:
         return scan_folder(path)
     items = []
     for t in read_manifest(path):
-        files = (t.mixture,) if t.mixture is not None else (t.vocals, t.accompaniment)
+        stems = (t.vocals, t.accompaniment)  # vocals alone: an a cappella track
+        files = (t.mixture,) if t.mixture is not None else tuple(f for f in stems if f)
         meta = {k: v for k, v in {"gender": t.gender, "song": t.song, **t.extra}.items() if v}
         items.append(CatalogItem(t.track_id, files, t.title or t.track_id, t.artist, meta))
     return items

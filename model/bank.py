@@ -58,6 +58,9 @@ def _decode_track(track: Track) -> dict[str, np.ndarray]:
     except AudioError as exc:
         raise ManifestError(f"row {track.row} ({track.track_id}): cannot decode "
                             f"{path}: {exc}") from exc
+    if track.vocals_only:  # an isolated voice: silent accompaniment, the voice is the mixture
+        out["accompaniment"] = np.zeros_like(out["vocals"])
+        out["mixture"] = out["vocals"].copy()
     if "vocals" in out and "accompaniment" in out:
         n = min(len(out["vocals"]), len(out["accompaniment"]))
         out["vocals"], out["accompaniment"] = out["vocals"][:n], out["accompaniment"][:n]
@@ -108,6 +111,11 @@ class Bank:
     def artists(self) -> list[str]:
         return sorted({t.artist for t in self.tracks})
 
+    @property
+    def vocals_only(self) -> np.ndarray:
+        """Per track: an isolated voice whose accompaniment stem is silence."""
+        return np.array([t.vocals_only for t in self.tracks], dtype=bool)
+
     def window_energy(self, stem: str, start: np.ndarray, length: np.ndarray) -> np.ndarray:
         """Energy of samples [start, start + length) per row (frame-quantised)."""
         cum = self.energy_cum[stem]
@@ -115,7 +123,8 @@ class Bank:
         b = (start + length + FRAME - 1) // FRAME
         return cum[b] - cum[a]
 
-    def active_fraction(self, start: np.ndarray, length: int) -> np.ndarray:
+    def active_fraction(self, start: np.ndarray, length: int | np.ndarray) -> np.ndarray:
+        """Share of sung 10 ms frames in [start, start + length) per row."""
         cum = self._activity_cum
         a = start // FRAME
         b = (start + length) // FRAME

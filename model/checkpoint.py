@@ -55,6 +55,24 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return {k: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIXES)}
 
 
+def served_embedding(data: dict[str, Any]) -> str:
+    """What a checkpoint or export serves: its recorded `embedding`, else its config's, else
+    the backbone (every file written before the choice existed)."""
+    return data.get("embedding") or data.get("config", {}).get("embedding") or "backbone"
+
+
+def embedding_state(model_state: dict[str, torch.Tensor],
+                    embedding: str) -> dict[str, torch.Tensor]:
+    """The weights that produce `embedding`: the backbone, plus its head unless "backbone"."""
+    state = backbone_state(model_state)
+    if embedding == "backbone":
+        return state
+    head = {k: v for k, v in model_state.items() if k.startswith(f"{embedding}_head.")}
+    if not head:
+        raise ValueError(f"this checkpoint has no {embedding} head to embed with")
+    return {**state, **head}
+
+
 def fingerprint(state: dict[str, torch.Tensor]) -> str:
     """Stable 16-hex-digit hash of the backbone weights, cast to float16 so that an export
     and the checkpoint it came from name the same model."""
@@ -72,8 +90,10 @@ def fingerprint(state: dict[str, torch.Tensor]) -> str:
 
 def export_inference(ckpt: dict[str, Any], path: str | Path, *,
                      dtype: torch.dtype = torch.float16, extra: dict | None = None) -> str:
-    """Write the backbone-only inference file; returns the model fingerprint."""
-    state = backbone_state(ckpt["model"])
+    """Write the inference file (backbone, and the head that makes the served embedding when
+    it is not the backbone's); returns the model fingerprint."""
+    embedding = served_embedding(ckpt)
+    state = embedding_state(ckpt["model"], embedding)
     fp = fingerprint(state)
     slim = {
         "kind": "cvsm-inference",
@@ -83,6 +103,7 @@ def export_inference(ckpt: dict[str, Any], path: str | Path, *,
         "data_fingerprint": ckpt.get("data_fingerprint", ""),
         "code_version": ckpt.get("code_version", CODE_VERSION),
         "fingerprint": fp,
+        "embedding": embedding,
         **(extra or {}),
     }
     atomic_save(slim, path)

@@ -30,6 +30,16 @@ class TrainConfig:
     #: else this share of tracks.
     val_artists: list[str] = field(default_factory=list)
     val_fraction: float = 0.1
+    #: Loss = contrastive_weight * contrastive + kd_weight * distillation toward a frozen speaker
+    #: encoder's embedding of the clean vocals (model/teacher.py); kd_weight 0 = no teacher.
+    contrastive_weight: float = 1.0
+    kd_weight: float = 0.0
+    #: Seconds of vocals around a crop's centre whose teacher windows make its target.
+    kd_context_s: float = 3.0
+    #: Weights to start from (fine-tuning): a training checkpoint or an inference export.
+    init: str = ""
+    #: What model.pt serves: "backbone" (1280-d) or "kd" (the 256-d distillation head).
+    embedding: str = "backbone"
     amp: bool = True             # bf16 autocast on CUDA
     compile: bool = False        # torch.compile the model (CUDA)
     channels_last: bool = True   # CUDA convolution layout
@@ -37,6 +47,10 @@ class TrainConfig:
     @property
     def system(self) -> str:
         return self.pairs.system
+
+    @property
+    def distils(self) -> bool:
+        return self.kd_weight > 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +66,12 @@ class TrainConfig:
         cfg = cls(pairs=pairs, **data)
         if cfg.system not in SYSTEMS:
             raise ValueError(f"unknown system {cfg.system!r}; choose from {sorted(SYSTEMS)}")
+        if cfg.embedding not in ("backbone", "kd") or (cfg.embedding == "kd"
+                                                        and not cfg.distils):
+            raise ValueError("embedding is 'backbone' or, for a distilling run, 'kd'")
+        if cfg.contrastive_weight < 0 or cfg.kd_weight < 0 or (
+                cfg.contrastive_weight == 0 and cfg.kd_weight == 0):
+            raise ValueError("contrastive_weight and kd_weight must be >= 0, not both 0")
         return cfg
 
 

@@ -97,19 +97,40 @@ class Embedder:
     #: Backbone on a (n, frames, mels) float32 log-mel array; None = the torch module.
     runner: Runner | None = None
     gate: VocalGate | None = None
+    #: Which output is the embedding: "backbone" (1280-d, the paper's) or "kd" (the
+    #: distillation head's projection, applied to each chunk's backbone output).
+    embedding: str = "backbone"
+    projection: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 64,
                         backend: str = "torch", gate: bool | str | Path = False,
-                        threads: int | None = None, cache_dir: Path | None = None) -> Embedder:
-        """Load a training checkpoint or an inference export; see `with_backend`."""
+                        threads: int | None = None, cache_dir: Path | None = None,
+                        embedding: str = "auto") -> Embedder:
+        """Load a training checkpoint or an inference export; see `with_backend`. `embedding`
+        "auto" serves what the file records (ckpt_io.served_embedding)."""
         data = ckpt_io.load(path)
         state = ckpt_io.backbone_state(data["model"])
+        choice = ckpt_io.served_embedding(data) if embedding == "auto" else embedding
+        fingerprint = data.get("fingerprint") if choice == ckpt_io.served_embedding(data) \
+            else None
         embedder = cls.from_state(state, data.get("config", {}), device, batch_size,
-                                  fingerprint=data.get("fingerprint"))
+                                  fingerprint=fingerprint)
+        if choice != "backbone":
+            embedder.use_head(ckpt_io.embedding_state(data["model"], choice), choice)
         embedder.train_artists = tuple(data.get("train_artists", ()))
         return embedder.with_backend(backend, checkpoint=Path(path), threads=threads,
                                      cache_dir=cache_dir).with_gate(gate)
+
+    def use_head(self, state: dict[str, torch.Tensor], embedding: str) -> None:
+        """Embed through a linear head after the backbone (mean pooling commutes with it, so
+        each chunk is projected, then pooled as usual); the fingerprint names the head."""
+        weight = state[f"{embedding}_head.weight"].float().cpu().numpy()
+        bias = state[f"{embedding}_head.bias"].float().cpu().numpy()
+        self.projection, self.embedding, self.dim = (weight.T.copy(), bias), embedding, len(bias)
+        backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
+        if self.fingerprint == ckpt_io.fingerprint(backbone):
+            self.fingerprint = ckpt_io.fingerprint(state)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",
@@ -179,9 +200,16 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(out)
 
+    def project(self, emb: np.ndarray) -> np.ndarray:
+        """Backbone outputs -> the served embedding (unchanged unless a head is in use)."""
+        if self.projection is None:
+            return emb
+        weight, bias = self.projection
+        return (emb @ weight + bias).astype(np.float32)
+
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
-        """(n, 16000) normalised chunks -> (n, 1280) backbone embeddings, in batches."""
-        return self.backbone(self.features(chunks))
+        """(n, 16000) normalised chunks -> (n, dim) embeddings, in batches."""
+        return self.project(self.backbone(self.features(chunks)))
 
     def select(self, chunks: np.ndarray, logmel: torch.Tensor) -> np.ndarray:
         """Chunks worth the backbone: those with sound and, with a gate, singing (never none)."""
@@ -211,7 +239,7 @@ class Embedder:
             masks.append(mask if mask.any() else np.ones(len(c), bool))
             start += len(c)
         keep = torch.from_numpy(np.concatenate(masks)).to(logmel.device)
-        emb = self.backbone(logmel[keep])
+        emb = self.project(self.backbone(logmel[keep]))
         vectors, start = [], 0
         for mask in masks:
             n = int(mask.sum())

@@ -1,5 +1,7 @@
 """The CVSM network: log-mel -> EfficientNet-B0 (1 channel, from scratch) -> max pool -> 1280-d,
-then a projection head (512, LayerNorm, tanh) and a bilinear similarity used only in training.
+then a projection head (512, LayerNorm, tanh) and a bilinear similarity used only in training,
+and optionally a distillation head (1280 -> the teacher's 256-d) trained toward a frozen
+speaker encoder's view of the clean vocals (model/teacher.py).
 
 The 1280-d backbone output is the representation used for search and probing (DESIGN.md).
 """
@@ -49,7 +51,8 @@ class Head(nn.Module):
 class CVSMModel(nn.Module):
     """Waveform crops in, backbone embeddings (and head projections for the loss) out."""
 
-    def __init__(self, bilinear_std: float = 0.05) -> None:
+    def __init__(self, bilinear_std: float = 0.05, kd_dim: int = 0,
+                 contrastive_weight: float = 1.0, kd_weight: float = 0.0) -> None:
         super().__init__()
         self.frontend = LogMel()
         self.backbone = Backbone()
@@ -57,6 +60,8 @@ class CVSMModel(nn.Module):
         # Bilinear similarity s(a, p) = a^T W p; the paper's Keras random_normal init has
         # std 0.05, which starts the logits near +-15 (a saturated softmax).
         self.bilinear = nn.Parameter(torch.randn(PROJ_DIM, PROJ_DIM) * bilinear_std)
+        self.kd_head = nn.Linear(EMBED_DIM, kd_dim) if kd_dim else None
+        self.contrastive_weight, self.kd_weight = contrastive_weight, kd_weight
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """(batch, samples) waveform -> (batch, 1280) representation."""
@@ -69,21 +74,51 @@ class CVSMModel(nn.Module):
         """(A, 512) x (P, 512) -> (A, P) logits, no temperature (bilinear, as the paper)."""
         return anchors @ self.bilinear @ positives.T
 
-    def forward(self, anchors: torch.Tensor, positives: torch.Tensor,
-                silent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training forward = the contrastive loss, so DDP and torch.compile wrap all of it."""
-        return contrastive_loss(self, anchors, positives, silent)
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor, silent: torch.Tensor,
+                targets: torch.Tensor | None = None,
+                has_target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Training forward = the whole loss, so DDP and torch.compile wrap all of it: one
+        backbone pass over anchors and positives feeds the contrastive loss and, when
+        `targets` (teacher embeddings, anchors' rows then positives') are given, the
+        distillation loss; `loss` is their weighted sum."""
+        h = self.embed(torch.cat([anchors, positives]))
+        out = {}
+        out["contrastive"], out["acc"] = contrastive_from_embeddings(self, h, silent)
+        loss = self.contrastive_weight * out["contrastive"]
+        if targets is not None and self.kd_head is not None:
+            out["kd"] = distillation_loss(self.kd_head(h), targets, has_target)
+            loss = loss + self.kd_weight * out["kd"]
+        out["loss"] = loss
+        return out
+
+
+def distillation_loss(student: torch.Tensor, targets: torch.Tensor,
+                      has_target: torch.Tensor) -> torch.Tensor:
+    """Mean (1 - cosine) between student projections and unit teacher targets, over the rows
+    that have a target (crops with no sung teacher window around them have none)."""
+    cos = nn.functional.cosine_similarity(student.float(), targets.float(), dim=1)
+    weight = has_target.float()
+    return ((1 - cos) * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def contrastive_loss(model: CVSMModel, anchors: torch.Tensor, positives: torch.Tensor,
                      silent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of each anchor over the batch's positives (one direction).
+    """Cross-entropy of each anchor over the batch's positives; see
+    `contrastive_from_embeddings`. Returns (loss, accuracy)."""
+    return contrastive_from_embeddings(model, model.embed(torch.cat([anchors, positives])),
+                                       silent)
+
+
+def contrastive_from_embeddings(model: CVSMModel, h: torch.Tensor,
+                                silent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of each anchor over the batch's positives (one direction); `h` holds the
+    backbone outputs of the anchors, then of the positives.
 
     Positives flagged `silent` (no singing) are merged into one shared "silence" column, the
     mean of their projections, and their anchors are labelled with it. Returns (loss, accuracy).
     """
-    z = model.project(torch.cat([anchors, positives]))
-    za, zp = z.split(anchors.shape[0])
+    z = model.head(h)
+    za, zp = z.split(h.shape[0] // 2)
     active = ~silent
     columns = [zp[active]]
     if bool(silent.any()):

@@ -2,6 +2,9 @@
 
 A CSV with a header; paths are relative to the CSV's folder (or absolute). Column aliases let
 MIR-1K's `clips.csv` be read as it is: clip_id -> track_id, singer -> artist, song_id -> song.
+A row holds a mixture, or vocals + accompaniment stems, or vocals alone (an isolated voice:
+training lays it over other rows' accompaniment; indexing and evaluation take it as its own
+mixture). Several manifests are read together by `read_manifests`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ class Track:
     def has_mixture(self) -> bool:
         return self.mixture is not None or self.has_stems
 
+    @property
+    def vocals_only(self) -> bool:
+        """An isolated voice: vocals with neither accompaniment nor mixture."""
+        return self.vocals is not None and self.accompaniment is None and self.mixture is None
+
 
 def _resolve(base: Path, value: str) -> Path | None:
     value = value.strip()
@@ -61,9 +69,9 @@ def _row_to_track(base: Path, row: dict[str, str], line: int, where: str) -> Tra
     if not tid:
         raise ManifestError(f"{where}: row {line}: empty track_id")
     paths = {name: _resolve(base, row.get(name, "") or "") for name in PATH_COLUMNS}
-    if paths["mixture"] is None and (paths["vocals"] is None or paths["accompaniment"] is None):
+    if paths["mixture"] is None and paths["vocals"] is None:
         raise ManifestError(
-            f"{where}: row {line} ({tid}): needs a mixture or both vocals and accompaniment")
+            f"{where}: row {line} ({tid}): needs a mixture, vocals + accompaniment, or vocals")
     extra = {k: v for k, v in row.items() if k not in KNOWN and v is not None}
     return Track(track_id=tid, artist=(row.get("artist") or "").strip(), row=line,
                  gender=(row.get("gender") or "").strip().lower(),
@@ -98,12 +106,29 @@ def read_manifest(path: str | Path) -> list[Track]:
     return tracks
 
 
+def read_manifests(paths: list[str | Path] | str | Path) -> list[Track]:
+    """Rows of several manifests, in order; a track_id may appear in only one of them."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    tracks: list[Track] = []
+    first: dict[str, Path] = {}
+    for path in paths:
+        for t in read_manifest(path):
+            if t.track_id in first:
+                raise ManifestError(f"{path}: row {t.row}: track_id {t.track_id!r} is also in "
+                                    f"{first[t.track_id]}")
+            first[t.track_id] = Path(path)
+            tracks.append(t)
+    return tracks
+
+
 def check_tracks(tracks: list[Track], *, need_stems: bool, need_artist: bool,
-                 where: str = "manifest") -> None:
-    """Fail before any work starts if a row lacks a file, stems or an artist it needs."""
+                 where: str = "manifest", allow_vocals_only: bool = False) -> None:
+    """Fail before any work starts if a row lacks a file, stems or an artist it needs
+    (`allow_vocals_only`: a row of vocals alone is fine for systems that mix their own)."""
     problems: list[str] = []
     for t in tracks:
-        if need_stems and not t.has_stems:
+        if need_stems and not t.has_stems and not (allow_vocals_only and t.vocals_only):
             problems.append(f"row {t.row} ({t.track_id}): needs vocals and accompaniment stems")
         if need_artist and not t.artist:
             problems.append(f"row {t.row} ({t.track_id}): has no artist, which this "

@@ -11,6 +11,10 @@ tensor operations on the training device, from a `Bank` that is already decoded.
 | cvsm_art | mixture                         | vocals of a (possibly other) track, same artist |
 | cvsm_a   | artificial mixture              | vocals of the same segment               |
 | cvsm_ah  | real or artificial (ratio)      | vocals of the same segment               |
+
+Rows of vocals alone (isolated voices) have no real mixture: systems that build artificial
+mixtures always lay them over the accompaniment of another row with stems; systems whose anchor
+is a real mixture leave them out.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class System:
     @property
     def needs_stems(self) -> bool:
         return self.positive == "vocals" or self.anchor != "mixture"
+
+    @property
+    def mixes(self) -> bool:
+        """Builds artificial mixtures, so rows of vocals alone can be anchors."""
+        return self.anchor != "mixture"
 
 
 SYSTEMS: dict[str, System] = {
@@ -70,6 +79,8 @@ class Batch:
     silent: torch.Tensor     # (B,) bool: positive holds no singing
     anchor_tracks: np.ndarray    # (B,) bank track index of each anchor (for checks and logs)
     positive_tracks: np.ndarray  # (B,) bank track index of each positive
+    anchor_at: np.ndarray        # (B,) bank sample where each anchor crop starts (its vocals)
+    positive_at: np.ndarray      # (B,) bank sample where each positive crop starts
 
 
 class PairSampler:
@@ -81,13 +92,31 @@ class PairSampler:
             raise ValueError(f"unknown system {cfg.system!r}; choose from {sorted(SYSTEMS)}")
         self.bank, self.cfg, self.device, self.batch_size = bank, cfg, device, batch_size
         self.system = SYSTEMS[cfg.system]
-        self.tracks = np.asarray(track_idx)
-        lengths = bank.lengths[self.tracks].astype(np.float64)
-        self.weights = lengths / lengths.sum()
+        tracks = np.asarray(track_idx)
+        self.vocals_only = bank.vocals_only
+        if not self.system.mixes:  # an isolated voice has no real mixture to be an anchor
+            tracks = tracks[~self.vocals_only[tracks]]
+        if len(tracks) == 0:
+            raise ValueError(f"{cfg.system} has no tracks to sample (rows of vocals alone need "
+                             "a system that builds artificial mixtures)")
+        self.tracks = tracks
+        self.weights = self._length_weights(tracks)
+        self.donors = tracks[~self.vocals_only[tracks]]  # tracks with an accompaniment stem
+        if len(self.donors) == 0:  # e.g. a validation split of isolated voices only: any
+            # accompaniment of the bank will do (it carries no singer of the split)
+            self.donors = np.flatnonzero(~self.vocals_only & (bank.lengths >= CROP))
+        if len(self.donors) == 0 and self.system.mixes:
+            raise ValueError("rows of vocals alone need accompaniment from rows with stems; "
+                             "the manifests have none")
+        self.donor_weights = self._length_weights(self.donors)
         artists = np.array([bank.tracks[i].artist for i in self.tracks])
         self.by_artist = {a: self.tracks[artists == a] for a in np.unique(artists)}
         self.audio = {name: self._to_device(arr) for name, arr in bank.stems.items()}
         self._offsets = torch.arange(CROP, device=device)
+
+    def _length_weights(self, tracks: np.ndarray) -> np.ndarray:
+        lengths = self.bank.lengths[tracks].astype(np.float64)
+        return lengths / max(lengths.sum(), 1.0)
 
     def _to_device(self, arr: np.ndarray) -> torch.Tensor | np.ndarray:
         if self.device.type == "cpu":
@@ -140,7 +169,7 @@ class PairSampler:
         tracks = rng.choice(self.tracks, size=b, p=self.weights)
         seg_start, seg_len = self._segments(rng, tracks)
         anchor_at = self._crop(rng, seg_start, seg_len)
-        anchors = self._anchors(rng, seg_start, seg_len, anchor_at)
+        anchors = self._anchors(rng, tracks, seg_start, seg_len, anchor_at)
         partners = tracks
         if self.system.by_artist:
             partners = self._partner_tracks(rng, tracks)
@@ -155,23 +184,24 @@ class PairSampler:
         else:
             silent = np.zeros(b, dtype=bool)
         return Batch(anchors, positives, torch.as_tensor(silent, device=self.device), tracks,
-                     partners)
+                     partners, anchor_at, pos_at)
 
-    def _anchors(self, rng: np.random.Generator, seg_start: np.ndarray, seg_len: np.ndarray,
-                 at: np.ndarray) -> torch.Tensor:
+    def _anchors(self, rng: np.random.Generator, tracks: np.ndarray, seg_start: np.ndarray,
+                 seg_len: np.ndarray, at: np.ndarray) -> torch.Tensor:
         kind = self.system.anchor
         b = len(seg_start)
+        alone = self.vocals_only[tracks]
         artificial = np.zeros(b, bool) if kind == "mixture" else (
             np.ones(b, bool) if kind == "artificial"
-            else rng.random(b) < self.cfg.artificial_ratio)
+            else (rng.random(b) < self.cfg.artificial_ratio) | alone)
         real = self._gather("mixture", at, self._scale("mixture", seg_start, seg_len))
         if not artificial.any():
             return real
         voc = self._gather("vocals", at, self._scale("vocals", seg_start, seg_len))
         acc_start, acc_len, acc_at = seg_start.copy(), seg_len.copy(), at.copy()
-        swap = rng.random(b) < self.cfg.swap_fraction
+        swap = (rng.random(b) < self.cfg.swap_fraction) | alone
         if swap.any():
-            other = rng.choice(self.tracks, size=int(swap.sum()), p=self.weights)
+            other = rng.choice(self.donors, size=int(swap.sum()), p=self.donor_weights)
             o_start, o_len = self._segments(rng, other)
             rel = np.minimum(at[swap] - seg_start[swap], o_len - CROP)  # same offset if it fits
             acc_start[swap], acc_len[swap], acc_at[swap] = o_start, o_len, o_start + rel

@@ -1,5 +1,8 @@
 """Contrastive training loop (nanoGPT style): one file, one checkpoint, exact resume.
 
+The loss is the contrastive one of the chosen system, optionally plus distillation toward a
+frozen speaker encoder (cfg.kd_weight; targets precomputed with the bank, model/teacher.py).
+A run may start from other weights (cfg.init: fine-tuning) and read several manifests.
 Each step's randomness (which pairs, stochastic depth) is derived from (seed, step, rank), so a
 run resumed from its last checkpoint draws exactly what an uninterrupted run would. bf16
 autocast on CUDA, optional torch.compile, DDP when launched by torchrun (RANK/WORLD_SIZE).
@@ -25,8 +28,9 @@ from model import checkpoint as ckpt_io
 from model.bank import Bank, build_bank
 from model.config import TrainConfig
 from model.encoder import CVSMModel
-from model.manifest import Track, check_tracks, read_manifest
-from model.pairs import CROP, SYSTEMS, PairSampler
+from model.manifest import Track, check_tracks, read_manifests
+from model.pairs import CROP, SYSTEMS, Batch, PairSampler
+from model.teacher import Teacher, TeacherTargets
 
 
 @dataclass(frozen=True)
@@ -70,18 +74,20 @@ def step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
 class Trainer:
     """Owns model, optimizer, data and the run folder; `run()` trains to cfg.steps."""
 
-    def __init__(self, cfg: TrainConfig, manifest: Path, out_dir: Path, *, device: str = "auto",
-                 cache_dir: Path, resume: bool = False, workers: int = 2,
-                 dist: DistInfo | None = None, quiet: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, manifest: Path | list[Path], out_dir: Path, *,
+                 device: str = "auto", cache_dir: Path, resume: bool = False, workers: int = 2,
+                 dist: DistInfo | None = None, quiet: bool = False,
+                 teacher: Teacher | None = None) -> None:
         self.cfg, self.out, self.quiet = cfg, Path(out_dir), quiet
         self.dist = dist or DistInfo()
         self.device = self._device(device)
-        tracks = read_manifest(manifest)
+        manifests = manifest if isinstance(manifest, list) else [manifest]
+        tracks = read_manifests(manifests)
         system = SYSTEMS[cfg.system]
         check_tracks(tracks, need_stems=system.needs_stems, need_artist=system.by_artist,
-                     where=str(manifest))
+                     where=", ".join(map(str, manifests)), allow_vocals_only=system.mixes)
         self._init_process_group()
-        self.bank = self._bank(tracks, cache_dir, workers)
+        self.bank, self.targets = self._data(tracks, cache_dir, workers, teacher)
         self.train_idx, self.val_idx = split_tracks(self.bank, cfg)
         if len(self.train_idx) == 0:
             raise ValueError("no training tracks of at least 1 s")
@@ -90,6 +96,8 @@ class Trainer:
         self.val_sampler = (PairSampler(self.bank, self.val_idx, cfg.pairs, self.device,
                                         cfg.batch_size) if len(self.val_idx) else None)
         self.model = self._build_model()
+        if cfg.init and not (resume and (self.out / "last.pt").is_file()):
+            self._init_weights(Path(cfg.init))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
                                           weight_decay=cfg.weight_decay)
         self.step, self.best = 0, -1.0
@@ -113,22 +121,38 @@ class Trainer:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend=backend)
 
-    def _bank(self, tracks: list[Track], cache_dir: Path, workers: int) -> Bank:
-        """The decoded stems: under DDP the first process of each node decodes them while the
-        others wait, instead of every process decoding the same catalog at once."""
+    def _data(self, tracks: list[Track], cache_dir: Path, workers: int,
+              teacher: Teacher | None) -> tuple[Bank, TeacherTargets | None]:
+        """The decoded stems (and teacher targets when distilling): under DDP the first
+        process of each node builds them while the others wait, instead of every process
+        decoding the same catalog at once."""
         quiet = self.quiet or not self.dist.main
         if self.dist.world > 1 and self.dist.local_rank != 0:
             torch.distributed.barrier()
-            return build_bank(tracks, cache_dir, workers=workers, quiet=True)
+            return self._build_data(tracks, cache_dir, workers, teacher, quiet=True)
         try:
-            return build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
+            return self._build_data(tracks, cache_dir, workers, teacher, quiet)
         finally:  # also on failure: the waiting ranks then fail on the same file themselves
             if self.dist.world > 1:
                 torch.distributed.barrier()
 
+    def _build_data(self, tracks: list[Track], cache_dir: Path, workers: int,
+                    teacher: Teacher | None, quiet: bool) -> tuple[Bank, TeacherTargets | None]:
+        bank = build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
+        if not self.cfg.distils:
+            return bank, None
+        from model.teacher import ResemblyzerTeacher, build_targets
+
+        if "vocals" not in bank.stems:
+            raise ValueError("distillation needs vocals stems (the teacher hears clean vocals)")
+        return bank, build_targets(bank, teacher or ResemblyzerTeacher(), quiet=quiet)
+
     def _build_model(self) -> CVSMModel:
         torch.manual_seed(self.cfg.seed)
-        model = CVSMModel(self.cfg.bilinear_std).to(self.device)
+        kd_dim = self.targets.embeddings.shape[1] if self.targets is not None else 0
+        model = CVSMModel(self.cfg.bilinear_std, kd_dim=kd_dim,
+                          contrastive_weight=self.cfg.contrastive_weight,
+                          kd_weight=self.cfg.kd_weight).to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -142,11 +166,30 @@ class Trainer:
             model = torch.compile(model)
         return model
 
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning: copy every weight of `path` (training checkpoint or inference export)
+        whose name and shape match; heads the file lacks keep their fresh initialisation."""
+        if not path.is_file():
+            raise ValueError(f"--init: no such checkpoint: {path}")
+        source = ckpt_io.load(path, map_location=self.device)["model"]
+        own = self.model.state_dict()
+        match = {k: v.to(own[k].dtype) for k, v in source.items()
+                 if k in own and own[k].shape == v.shape}
+        if not any(k.startswith("backbone.") for k in match):
+            raise ValueError(f"--init: {path} holds no backbone weights of this model")
+        self.model.load_state_dict(match, strict=False)
+        if not self.quiet and self.dist.main:
+            print(f"init from {path}: {len(match)} of {len(own)} tensors")
+
     def _resume(self, path: Path) -> None:
         state = ckpt_io.load(path, map_location=self.device)
         if state["data_fingerprint"] != self.bank.fingerprint:
             raise ValueError(f"{path} was trained on other data ({state['data_fingerprint']} "
                              f"!= {self.bank.fingerprint}); start a new run folder")
+        teacher = self.targets.version if self.targets is not None else ""
+        if state.get("teacher_version", "") != teacher:
+            raise ValueError(f"{path} was distilled from another teacher "
+                             f"({state.get('teacher_version') or 'none'}); start a new run folder")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.best = int(state["step"]), float(state.get("best", -1.0))
@@ -171,15 +214,26 @@ class Trainer:
         self.ddp_model.train()
         self._set_lr()
         with self._autocast():
-            loss, acc = self.ddp_model(batch.anchors, batch.positives, batch.silent)
+            out = self.ddp_model(batch.anchors, batch.positives, batch.silent,
+                                 *self._teacher(batch))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        out["loss"].backward()
         self.optimizer.step()
         self._sync()
         t2 = time.perf_counter()
         self.step += 1
-        return {"loss": loss.item(), "acc": acc.item(), "data_s": t1 - t0, "compute_s": t2 - t1,
-                "silent": float(batch.silent.float().mean())}
+        return {**{k: float(v.item()) for k, v in out.items()}, "data_s": t1 - t0,
+                "compute_s": t2 - t1, "silent": float(batch.silent.float().mean())}
+
+    def _teacher(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
+        """Distillation targets of the batch's anchors then positives (nothing without KD)."""
+        if self.targets is None:
+            return ()
+        at = np.concatenate([batch.anchor_at, batch.positive_at])
+        tracks = np.concatenate([batch.anchor_tracks, batch.positive_tracks])
+        targets, has = self.targets.lookup(at, tracks, self.cfg.kd_context_s)
+        return (torch.from_numpy(targets).to(self.device),
+                torch.from_numpy(has).to(self.device))
 
     def _set_lr(self) -> None:
         warm = self.cfg.warmup_steps
@@ -193,16 +247,28 @@ class Trainer:
         if self.val_sampler is None:
             return {}
         self.model.eval()
-        losses, accs = [], []
+        records = []
         for i in range(self.cfg.eval_batches):
             batch = self.val_sampler.sample(np.random.default_rng([self.cfg.seed, 10**9 + i]))
             with self._autocast():
-                loss, acc = self.model(batch.anchors, batch.positives, batch.silent)
-            losses.append(float(loss))
-            accs.append(float(acc))
+                out = self.model(batch.anchors, batch.positives, batch.silent,
+                                 *self._teacher(batch))
+            records.append({k: float(v) for k, v in out.items()})
         self.model.train()
-        return {"val_loss": float(np.mean(losses)), "val_acc": float(np.mean(accs)),
-                "chance": 1.0 / self.cfg.batch_size}
+        mean = {k: float(np.mean([r[k] for r in records])) for k in records[0]}
+        val = {"val_loss": mean["loss"], "val_acc": mean["acc"],
+               "chance": 1.0 / self.cfg.batch_size}
+        if "kd" in mean:
+            val.update(val_contrastive=mean["contrastive"], val_kd=mean["kd"])
+        return val
+
+    def _score(self, val: dict[str, float]) -> float:
+        """What "best" means: contrastive accuracy, or teacher agreement for a KD-only run."""
+        if not val:
+            return float(self.step)
+        if self.cfg.contrastive_weight == 0:
+            return 1.0 - val["val_kd"]
+        return val["val_acc"]
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -230,7 +296,7 @@ class Trainer:
                 self._checkpoint(val)
         bar.close()
         elapsed = time.perf_counter() - start
-        summary = {"steps": self.step, "seconds": elapsed, "best_val_acc": self.best, **val,
+        summary = {"steps": self.step, "seconds": elapsed, "best_score": self.best, **val,
                    "pairs_per_s": (self.step - first_step) * self.cfg.batch_size
                    * self.dist.world / max(elapsed, 1e-9)}
         if self.dist.main:
@@ -273,7 +339,7 @@ class Trainer:
             self._append({"split": "val", **val})
         if not self.dist.main:
             return
-        score = val.get("val_acc", float(self.step))
+        score = self._score(val)
         improved = score > self.best
         if improved:
             self.best = score
@@ -284,6 +350,7 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "data_fingerprint": self.bank.fingerprint,
+            "teacher_version": self.targets.version if self.targets is not None else "",
             "code_version": ckpt_io.CODE_VERSION,
             "train_artists": sorted({self.bank.tracks[i].artist for i in self.train_idx}),
             "val_artists": sorted({self.bank.tracks[i].artist for i in self.val_idx}),

@@ -63,9 +63,11 @@ def test_mir1k_clips_csv_is_readable(mir1k_manifest) -> None:
 
 def test_manifest_errors_name_the_row(tmp_path) -> None:
     m = tmp_path / "m.csv"
-    m.write_text("track_id,artist,vocals,accompaniment\na,x,v.wav,a.wav\nb,,v2.wav,\n")
-    with pytest.raises(ManifestError, match="row 3"):
+    m.write_text("track_id,artist,vocals,accompaniment\na,x,v.wav,a.wav\nb,,,a2.wav\n")
+    with pytest.raises(ManifestError, match="row 3"):  # accompaniment alone is no track
         read_manifest(m)
+    m.write_text("track_id,artist,vocals,accompaniment\na,x,v.wav,a.wav\nb,,v2.wav,\n")
+    assert [t.vocals_only for t in read_manifest(m)] == [False, True]  # an isolated voice
     m.write_text("track_id,artist,vocals,accompaniment\na,,v.wav,a.wav\n")
     tracks = read_manifest(m)
     with pytest.raises(ManifestError, match=r"row 2 \(a\).*no artist"):

@@ -53,7 +53,7 @@ def test_each_system_loss_falls(system, synth_manifest, cache, tmp_path) -> None
     trainer.model.train()
     losses = []
     for _ in range(10):  # then the system's own pairs are learnt: the loss on them falls
-        loss, _ = trainer.model(batch.anchors, batch.positives, batch.silent)
+        loss = trainer.model(batch.anchors, batch.positives, batch.silent)["loss"]
         trainer.optimizer.zero_grad()
         loss.backward()
         trainer.optimizer.step()

@@ -1,5 +1,5 @@
 """Subcommands of `cvsm`; each module exposes `register(subparsers)` and sets `handler`."""
 
-from app.commands import evaluate, index_catalog, merge, migrate, serve, synth, train
+from app.commands import evaluate, fold_data, index_catalog, merge, migrate, serve, synth, train
 
-COMMANDS = [synth, train, evaluate, index_catalog, merge, migrate, serve]
+COMMANDS = [synth, train, evaluate, fold_data, index_catalog, merge, migrate, serve]

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from model.evaluation.baselines import BASELINES, BaselineUnavailable, baseline_system
 from model.evaluation.data import load_corpus, without_artists
+from model.evaluation.folds import FOLDS, fold_singers
 from model.evaluation.report import write_report, write_summary
 from model.evaluation.run import EvalConfig, score_system
 from model.evaluation.systems import checkpoint_system, train_artists
@@ -22,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score checkpoints/baselines with the paper's protocol")
     p.add_argument("--checkpoint", type=Path, nargs="+", default=[], metavar="PT",
                    help="training checkpoints or inference exports (several share one data load)")
+    p.add_argument("--embedding", nargs="+", default=["auto"],
+                   choices=["auto", "backbone", "kd"],
+                   help="which output of each checkpoint to score (auto: what it serves); "
+                        "several = each checkpoint once per choice it has")
     p.add_argument("--baseline", nargs="+", default=[], choices=BASELINES,
                    help="reference systems scored by the same harness")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV (docs/manifest.md)")
@@ -35,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=None, help="similarity episodes per seed")
     p.add_argument("--quick", action="store_true", help="fewer seeds and epochs (tests)")
     p.add_argument("--artists", default="", help="comma-separated singers to evaluate on")
+    p.add_argument("--fold", choices=sorted(FOLDS), default=None,
+                   help="evaluate on a named fold's test singers (model/evaluation/folds.py); "
+                        "instead of --artists")
+    p.add_argument("--retrieval-only", action="store_true",
+                   help="only the retrieval suite (P@1/mAP): no probes, curves or similarity "
+                        "episodes, which take minutes per system")
     p.add_argument("--exclude-artists", default="",
                    help="comma-separated singers to leave out (added to a checkpoint's "
                         "config train_artists)")
@@ -45,11 +56,25 @@ def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def chosen_artists(args: argparse.Namespace) -> list[str]:
+    """The singers to evaluate on: --fold's test singers, or --artists (not both)."""
+    if args.fold and args.artists:
+        raise ValueError("give --fold or --artists, not both")
+    return list(fold_singers(args.fold)[0]) if args.fold else _names(args.artists)
+
+
 def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
     """(kind, system) in command-line order; a missing optional baseline is reported, skipped."""
     systems: list[tuple[str, object]] = []
     for path in args.checkpoint:
-        systems.append(("checkpoint", checkpoint_system(path, device)))
+        for embedding in args.embedding:
+            try:
+                systems.append(("checkpoint", checkpoint_system(path, device,
+                                                                embedding=embedding)))
+            except ValueError as exc:
+                if len(args.embedding) == 1:
+                    raise
+                print(f"skipped {path} ({embedding}): {exc}", file=sys.stderr)
     for name in args.baseline:
         try:
             systems.append(("baseline", baseline_system(name, device=device)))
@@ -71,14 +96,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.checkpoint and not args.baseline:
         print("give --checkpoint and/or --baseline", file=sys.stderr)
         return 2
+    try:
+        artists = chosen_artists(args)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
     config = EvalConfig.make(args.quick, args.seeds, args.episodes, args.probe_device,
                              min(workers, args.seeds or 5))
-    systems = _systems(args, args.device)
+    try:
+        systems = _systems(args, args.device)
+    except ValueError as exc:  # e.g. --embedding kd for a checkpoint without that head
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not systems:
         return 1
     start = time.perf_counter()
-    corpus = load_corpus(args.data, _names(args.artists), _names(args.exclude_artists),
+    corpus = load_corpus(args.data, artists, _names(args.exclude_artists),
                          progress=lambda xs: tqdm(xs, desc="decode", unit="track"))
     print(f"decoded {len(corpus)} tracks in {time.perf_counter() - start:.1f} s")
     all_results, taken = [], set()
@@ -87,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
         held_out = train_artists(system)
         subset = without_artists(corpus, held_out)
         results, features = score_system(
-            subset, system, config, progress=lambda xs, n=name: tqdm(xs, desc=n, leave=False))
+            subset, system, config, progress=lambda xs, n=name: tqdm(xs, desc=n, leave=False),
+            only_retrieval=args.retrieval_only)
         results.update(system={"name": name, "kind": kind, **getattr(system, "info", {})},
-                       data=str(args.data), excluded_train_artists=held_out)
+                       data=str(args.data), fold=args.fold, excluded_train_artists=held_out)
         results["config"]["quick"] = args.quick
         out = args.out if len(systems) == 1 else args.out / name
         write_report(out, results, {k: f.tracks for k, f in features.items()},

@@ -9,13 +9,17 @@ from pathlib import Path
 
 from model.config import load_config
 from model.manifest import ManifestError
+from model.teacher import TeacherUnavailable
 from model.train import Trainer, dist_from_env
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the encoder (any of the six systems)")
     p.add_argument("--config", type=Path, required=True, help="configs/<system>.toml")
-    p.add_argument("--data", type=Path, required=True, help="manifest CSV")
+    p.add_argument("--data", type=Path, required=True, action="append",
+                   help="manifest CSV; repeat to train on several (e.g. MIR-1K + isolated voices)")
+    p.add_argument("--init", type=Path,
+                   help="start from these weights (checkpoint or export): fine-tuning")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--steps", type=int, help="train until this step (default: the config's)")
@@ -37,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
         cfg.batch_size = args.batch_size
     if args.eval_interval:
         cfg.eval_interval = args.eval_interval
+    if args.init:
+        cfg.init = str(args.init)
     if args.val_artists:
         cfg.val_artists = [a.strip() for a in args.val_artists.split(",") if a.strip()]
     try:
         trainer = Trainer(cfg, args.data, args.out, device=args.device, cache_dir=args.cache_dir,
                           resume=args.resume, workers=args.workers,
                           dist=dist_from_env(dict(os.environ)))
-    except (ManifestError, ValueError) as exc:
+    except (ManifestError, ValueError, TeacherUnavailable) as exc:
         print(f"error: {exc}")
         return 2
     max_s = args.max_minutes * 60 if args.max_minutes else None

@@ -75,14 +75,20 @@ def energy_chunks(wave: np.ndarray, count: int) -> np.ndarray:
 
 
 def load_track(track: Track) -> EvalTrack:
-    """Decode one manifest row: mixture = vocals + accompaniment trimmed to the shorter."""
+    """Decode one manifest row: mixture = vocals + accompaniment trimmed to the shorter, or the
+    row's mixture file; a vocals-only row (an a cappella take) is its own mixture, so a corpus
+    of isolated voices is scored by the same code (mix->mix then equals vocals->vocals)."""
     vocals = read_audio(track.vocals) if track.vocals is not None else None
-    if track.has_stems:
+    if track.accompaniment is not None and vocals is not None:
         acc = read_audio(track.accompaniment)
         n = min(len(vocals), len(acc))
         vocals, mixture = vocals[:n], vocals[:n] + acc[:n]
-    else:
+    elif track.mixture is not None:
         mixture = read_audio(track.mixture)
+    elif vocals is not None:
+        mixture = vocals
+    else:
+        raise ValueError(f"track {track.track_id}: no mixture, stems or vocals to decode")
     count = n_chunks(len(mixture))
     if track.vocal_activity is not None and track.vocal_activity.is_file():
         voiced = activity_chunks(read_activity(track.vocal_activity), count)

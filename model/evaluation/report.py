@@ -88,14 +88,22 @@ def markdown(results: dict, plots: list[str]) -> str:
              f"- data: {results['data']} — {corpus['tracks']} tracks, {len(corpus['artists'])} "
              f"singers, {corpus['songs']} songs, {corpus['minutes']} min, {corpus['chunks']} "
              f"1 s chunks ({corpus['sung_chunks']} with singing)",
+             f"- track embedding: {system.get('track_embedding', 'not recorded')}",
              f"- seeds: {results['config']['seeds']}, similarity episodes per seed: "
-             f"{results['config']['episodes']}, quick: {results['config']['quick']}", ""]
-    lines += [f"- skipped: {s}" for s in results.get("skipped", [])]
-    lines += _probe_table("Gender ID", results["gender_id"])
-    lines += _probe_table("Artist ID", results["artist_id"])
-    lines += _curve_table(results["training_data_curve"])
-    lines += _context_table(results["context_curve"])
-    lines += _similarity_table(results["similarity"])
+             f"{results['config']['episodes']}, quick: {results['config'].get('quick')}, "
+             f"retrieval only: {results['config'].get('retrieval_only', False)}", ""]
+    skipped = results.get("skipped", [])
+    lines += [f"- skipped: {s}" for s in skipped] + ([""] if skipped else [])
+    if "gender_id" in results:  # absent from a retrieval-only run
+        lines += _probe_table("Gender ID", results["gender_id"])
+    if "artist_id" in results:
+        lines += _probe_table("Artist ID", results["artist_id"])
+    if "training_data_curve" in results:
+        lines += _curve_table(results["training_data_curve"])
+    if "context_curve" in results:
+        lines += _context_table(results["context_curve"])
+    if "similarity" in results:
+        lines += _similarity_table(results["similarity"])
     lines += _retrieval_table(results["retrieval"])
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
@@ -158,9 +166,12 @@ def write_report(out: Path, results: dict, tracks: dict[str, np.ndarray], artist
         name = f"tsne_{source}.png"
         tsne_plot(emb, artists, genders, out / name, f"{results['system']['name']} {source}")
         plots.append(name)
-    curve_plot(results["training_data_curve"], out / "curve_training_data.png")
-    context_plot(results["context_curve"], out / "curve_context.png")
-    plots += ["curve_training_data.png", "curve_context.png"]
+    if "training_data_curve" in results:
+        curve_plot(results["training_data_curve"], out / "curve_training_data.png")
+        plots.append("curve_training_data.png")
+    if "context_curve" in results:
+        context_plot(results["context_curve"], out / "curve_context.png")
+        plots.append("curve_context.png")
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "report.md").write_text(markdown(results, plots))
     return [out / "report.md", out / "results.json", *(out / p for p in plots)]
@@ -169,17 +180,22 @@ def write_report(out: Path, results: dict, tracks: dict[str, np.ndarray], artist
 def write_summary(out: Path, all_results: list[dict]) -> Path:
     """One table comparing systems evaluated in the same call (headline numbers)."""
     lines = ["# Evaluation summary", "",
-             "Track-level accuracy (%) of probes, similarity MNR, retrieval P@1.", "",
-             "| system | input | gender ID | artist ID | MNR | P@1 mix->mix | P@1 vocals->mix "
-             "| P@1 vocals->vocals |", "|---|---|---|---|---|---|---|---|"]
+             "Track-level accuracy (%) of probes, similarity MNR, retrieval P@1 / mAP "
+             "(- where a section was not run).", "",
+             "| system | input | gender ID | artist ID | MNR | mix->mix | vocals->mix "
+             "| vocals->vocals |", "|---|---|---|---|---|---|---|---|"]
     for r in all_results:
         ret = r["retrieval"]
-        p1 = [f"{ret[k]['p_at_1']:.3f}" if k in ret else "-" for k in RETRIEVAL_ORDER]
-        for source in r["artist_id"]:
-            gender = r["gender_id"].get(source)
+        p1 = [f"{ret[k]['p_at_1']:.3f} / {ret[k]['map']:.3f}" if k in ret else "-"
+              for k in RETRIEVAL_ORDER]
+        artist = r.get("artist_id", {})
+        for source in artist or ["-"]:
+            gender = r.get("gender_id", {}).get(source)
             g = f"{100 * gender['track']['accuracy']['mean']:.1f}" if gender else "-"
-            a = f"{100 * r['artist_id'][source]['track']['accuracy']['mean']:.1f}"
-            mnr = f"{r['similarity'][source]['mnr']['mean']:.3f}"
+            a = (f"{100 * artist[source]['track']['accuracy']['mean']:.1f}"
+                 if source in artist else "-")
+            sim = r.get("similarity", {}).get(source)
+            mnr = f"{sim['mnr']['mean']:.3f}" if sim else "-"
             lines.append(f"| {r['system']['name']} | {source} | {g} | {a} | {mnr} | "
                          + " | ".join(p1) + " |")
     path = out / "summary.md"

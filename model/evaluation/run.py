@@ -166,19 +166,37 @@ def corpus_summary(corpus: list[EvalTrack]) -> dict:
             "has_vocals": all(t.vocals is not None for t in corpus)}
 
 
+#: The sections a retrieval-only run leaves out (they hold most of the protocol's minutes).
+PROTOCOL_ONLY = ("gender_id", "artist_id", "training_data_curve", "context_curve", "similarity")
+
+
+def retrieval_only(corpus: list[EvalTrack], features: dict[str, Features]) -> dict:
+    """Only the retrieval suite: what an ablation over many systems and folds needs, in seconds
+    instead of the probes' and episodes' minutes."""
+    labels = Labels.of(corpus)
+    return {"retrieval": retrieval_suite({k: f.tracks for k, f in features.items()},
+                                         labels.artists, labels.songs),
+            "skipped": [f"{', '.join(PROTOCOL_ONLY)}: --retrieval-only"]}
+
+
 def score_system(corpus: list[EvalTrack], system: object, config: EvalConfig,
-                 progress: Callable[[Iterable], Iterable] = iter) -> tuple[dict, dict]:
-    """Extract one system's features and run the protocol; returns (results, features)."""
+                 progress: Callable[[Iterable], Iterable] = iter,
+                 only_retrieval: bool = False) -> tuple[dict, dict]:
+    """Extract one system's features and run the protocol (or only its retrieval suite);
+    returns (results, features)."""
     from model.evaluation.extract import extract_all
 
     start = time.perf_counter()
-    features = extract_all(corpus, system, progress)
+    features = extract_all(corpus, system, progress, chunks=not only_retrieval)
     extracted = time.perf_counter()
-    results = evaluate(corpus, features, config, progress)
+    if only_retrieval:
+        results = retrieval_only(corpus, features)
+    else:
+        results = evaluate(corpus, features, config, progress)
     results["corpus"] = corpus_summary(corpus)
     results["config"] = {"seeds": config.seeds, "episodes": config.episodes,
                          "fractions": list(config.fractions), "probe": asdict(config.probe),
-                         "workers": config.workers}
+                         "workers": config.workers, "retrieval_only": only_retrieval}
     results["timing_s"] = {"extract": round(extracted - start, 1),
                            "protocol": round(time.perf_counter() - extracted, 1)}
     return results, features

@@ -17,6 +17,9 @@ class EmbedderExtractor:
     standardise: bool = False
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.info = {"track_embedding": "L2-normalised mean of sung 1 s chunks", **self.info}
+
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
         return self.embedder.embed_chunks(chunks)
 
@@ -24,15 +27,17 @@ class EmbedderExtractor:
         return None  # tracks are pooled from sung chunks
 
 
-def checkpoint_system(path: str | Path, device: str = "auto",
-                      batch_size: int = 256) -> EmbedderExtractor:
-    """Load a training checkpoint or an inference export; `info` keeps its config."""
+def checkpoint_system(path: str | Path, device: str = "auto", batch_size: int = 256,
+                      embedding: str = "auto") -> EmbedderExtractor:
+    """Load a training checkpoint or an inference export; `info` keeps its config. With
+    `embedding` "kd" the distillation head's projection is scored instead of the backbone."""
     from model.embedder import Embedder
 
-    embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size)
-    name = Path(path).stem
+    embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size,
+                                        embedding=embedding)
+    name = Path(path).stem + ("" if embedder.embedding == "backbone" else f"-{embedder.embedding}")
     info = {"checkpoint": str(path), "fingerprint": embedder.fingerprint,
-            "config": embedder.config}
+            "config": embedder.config, "embedding": embedder.embedding, "dim": embedder.dim}
     return EmbedderExtractor(name=name, embedder=embedder, info=info)
 
 
