@@ -92,10 +92,10 @@ class ResemblyzerExtractor:
             if self.utterance else "L2-normalised mean of sung 1 s chunks"), **self.info}
         self._preprocess = preprocess_wav
         # resemblyzer.audio.wav_to_mel_spectrogram (librosa, one clip at a time: ~50 ms per
-        # chunk here) as one batched transform; matches it to 3e-7.
-        self._mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40, power=2.0,
-            center=True, pad_mode="constant", norm="slaney", mel_scale="slaney")
+        # chunk here) as one batched transform, the one the distillation teacher uses.
+        from model.teacher import resemblyzer_mel
+
+        self._mel = resemblyzer_mel()
 
     @torch.inference_mode()
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
