@@ -15,9 +15,9 @@ from app.main import configure_threads, load_embedder, open_catalog
 from app.settings import Settings
 from index.job import JobConfig, run_index
 from model import checkpoint
-from model.embedder import Embedder
+from model.data.synth import generate
 from model.encoder import CVSMModel
-from model.synth import generate
+from model.inference.embedder import Embedder
 from model.weights import default_checkpoint
 
 log = logging.getLogger("cvsm.app")

@@ -16,7 +16,7 @@ from app.errors import ApiError
 from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog
-from model.embedder import Embedder
+from model.inference.embedder import Embedder
 
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
                               description="needed for writes when CVSM_API_KEY is set")

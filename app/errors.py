@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model.audio import AudioError, EmptyAudioError, TooLongError
+from model.audio.decode import AudioError, EmptyAudioError, TooLongError
 
 log = logging.getLogger("cvsm.app")
 

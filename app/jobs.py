@@ -14,8 +14,8 @@ import numpy as np
 from app.errors import ApiError
 from app.pool import PoolFull
 from app.state import ServiceState
-from model.audio import DecodedAudio, decode
-from model.embedder import Embedder
+from model.audio.decode import DecodedAudio, decode
+from model.inference.embedder import Embedder
 
 T = TypeVar("T")
 

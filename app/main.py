@@ -30,8 +30,8 @@ from app.routes import map as map_routes
 from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog, ModelMismatchError
-from model.backends import torch_threads_for
-from model.embedder import Embedder
+from model.inference.backends import torch_threads_for
+from model.inference.embedder import Embedder
 from model.weights import default_checkpoint
 
 log = logging.getLogger("cvsm.app")

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
                          description="backbone runtime: auto (ONNX Runtime on CPU, torch on "
                          "GPU), torch (reference), onnx, onnx-int8")
     vocal_gate: bool = Field(False, description="skip the backbone on chunks without singing "
-                             "(model/gate.py); changes the vectors, so the catalog re-embeds")
+                             "(model/inference/gate.py); changes the vectors, so the catalog "
+                             "re-embeds")
     onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
                                         "folder is read-only; default data_dir/models/onnx")
     host: str = "127.0.0.1"

@@ -17,7 +17,7 @@ from app.metrics import Metrics
 from app.pool import EmbedPool
 from app.settings import Settings
 from index.catalog import Catalog
-from model.embedder import Embedder
+from model.inference.embedder import Embedder
 
 log = logging.getLogger("cvsm.app")
 

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from model.plots import read_metrics  # noqa: E402
+from model.training.plots import read_metrics  # noqa: E402
 
 
 def main() -> None:

@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.audio import decode, encode
-from model.backends import torch_threads_for
-from model.embedder import Embedder, chunk, pool
+from model.audio.decode import decode
+from model.audio.encode import encode
+from model.audio.signal import chunk, pool
+from model.data.manifest import read_manifest
+from model.data.synth import accompany, make_singer, make_song, sing
 from model.evaluation.data import read_audio
-from model.manifest import read_manifest
-from model.synth import accompany, make_singer, make_song, sing
+from model.inference.backends import torch_threads_for
+from model.inference.embedder import Embedder
 from model.weights import default_checkpoint
 
 SECONDS = 30

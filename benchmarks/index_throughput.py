@@ -28,13 +28,14 @@ import torch
 
 from index.job import JobConfig, run_index
 from model import checkpoint
-from model.audio import SAMPLE_RATE, encode
-from model.backends import BACKENDS, torch_threads_for
-from model.embedder import Embedder
+from model.audio.encode import encode
+from model.audio.signal import SAMPLE_RATE
+from model.data.manifest import read_manifest, write_manifest
+from model.data.synth import generate
 from model.encoder import CVSMModel
 from model.evaluation.data import read_audio
-from model.manifest import read_manifest, write_manifest
-from model.synth import generate
+from model.inference.backends import BACKENDS, torch_threads_for
+from model.inference.embedder import Embedder
 from model.weights import DEFAULT_CHECKPOINT
 
 

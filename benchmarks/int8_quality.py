@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.embedder import Embedder
+from model.data.manifest import read_manifest
 from model.evaluation.data import read_audio
 from model.evaluation.retrieval import retrieval_metrics
-from model.manifest import read_manifest
+from model.inference.embedder import Embedder
 from model.weights import default_checkpoint
 
 

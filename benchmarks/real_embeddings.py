@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.embedder import Embedder
+from model.data.manifest import read_manifest
 from model.evaluation.data import read_audio
-from model.manifest import read_manifest
+from model.inference.embedder import Embedder
 from model.weights import default_checkpoint
 
 WINDOW, HOP = 4 * 16_000, 2 * 16_000

@@ -35,9 +35,9 @@ from app.bootstrap import untrained_checkpoint
 from index import db
 from index.schema import INDEXED, Track
 from model import checkpoint as ckpt_io
-from model.audio import encode
-from model.encoder import EMBED_DIM
-from model.synth import accompany, make_singer, make_song, sing
+from model.audio.encode import encode
+from model.data.synth import accompany, make_singer, make_song, sing
+from model.facts import EMBED_DIM
 from model.weights import default_checkpoint
 
 ROWS_PER_INSERT = 5_000

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from model.bank import build_bank
-from model.manifest import read_manifests
-from model.teacher import HOP, ResemblyzerTeacher, build_targets
+from model.data.manifest import read_manifests
+from model.training.bank import build_bank
+from model.training.teacher import HOP, ResemblyzerTeacher, build_targets
 
 
 def cpu_model() -> str:

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from model.config import TrainConfig  # noqa: E402
-from model.pairs import PairConfig  # noqa: E402
-from model.train import Trainer  # noqa: E402
+from model.training.config import TrainConfig  # noqa: E402
+from model.training.loop import Trainer  # noqa: E402
+from model.training.pairs import PairConfig  # noqa: E402
 
 
 def measure(data: Path, system: str, device: str, batch: int, steps: int, warmup: int,
@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     data = args.data
     if data is None:
-        from model.synth import generate
+        from model.data.synth import generate
 
         data = generate(Path(tempfile.mkdtemp()) / "synth", singers=4, songs=3, seconds=8.0)
     result = measure(data, args.system, args.device, args.batch, args.steps, args.warmup,

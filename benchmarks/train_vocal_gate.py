@@ -1,4 +1,5 @@
-"""Train the vocal-activity gate (model/gate.py) on MIR-1K and measure what it does to retrieval.
+"""Train the vocal-activity gate (model/inference/gate.py) on MIR-1K and measure what it does to
+retrieval.
 
     python benchmarks/train_vocal_gate.py --data /work/shared/data/mir1k-dev \
         --out model/weights/vocal-gate.json --report gate.json
@@ -24,11 +25,12 @@ from sklearn.metrics import accuracy_score, recall_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.embedder import Embedder, chunk, pool, sound_mask
+from model.audio.signal import chunk, pool, sound_mask
+from model.data.manifest import read_activity, read_manifest
 from model.evaluation.data import activity_chunks, load_track
 from model.evaluation.retrieval import retrieval_metrics
-from model.gate import VocalGate, chunk_features
-from model.manifest import read_activity, read_manifest
+from model.inference.embedder import Embedder
+from model.inference.gate import VocalGate, chunk_features
 from model.weights import default_checkpoint
 
 #: Gate-test singers (two female, two male), never seen by the gate's regression.

@@ -41,14 +41,15 @@ from index.store import (
     sync_index,
 )
 from index.vectors import ModelMismatchError, VectorIndex
-from model.audio import SAMPLE_RATE
-from model.embedder import Embedder
+from model.audio.decode import AUDIO_EXTENSIONS
+from model.audio.signal import SAMPLE_RATE
+from model.facts import TrackEmbedder
+from model.files import atomic_write_bytes
 
 __all__ = ["Catalog", "ModelMismatchError", "TrackRecord"]
 
 INDEX_DIR = "index"
 AUDIO_DIR = "audio"
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class TrackRecord:
 class Catalog:
     """SQL rows + FAISS index of one model (the embedder's fingerprint), kept in agreement."""
 
-    def __init__(self, db_url: str | None, data_dir: Path, embedder: Embedder,
+    def __init__(self, db_url: str | None, data_dir: Path, embedder: TrackEmbedder,
                  index_factory: str | None = None, *, save_every: int = 100) -> None:
         """`db_url` None means SQLite under `data_dir`; `index_factory` (e.g. "HNSW32,Flat")
         forces the FAISS type, otherwise it is chosen by catalog size at build time."""
@@ -304,13 +305,7 @@ class Catalog:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder.resolve() / f"{digest}{ext if ext in AUDIO_EXTENSIONS else '.bin'}"
         if path.is_symlink() or not path.is_file():  # a planted link is replaced, not followed
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                tmp.write_bytes(data)
-                tmp.replace(path)
-            except BaseException:  # disk full or read-only: leave no partial file behind
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write_bytes(path, data)  # the rename replaces a link; no partial file left
         return path
 
     def _is_upload(self, path: Path) -> bool:

@@ -30,8 +30,8 @@ from index.schema import FAILED, INDEXED, IndexRun, Track
 from index.sources import READY, UNCHANGED, CatalogItem, Prepared, in_shard, prepare, read_catalog
 from index.store import build_index, content_tag, encode_vector, sync_index
 from index.vectors import ModelMismatchError, VectorIndex, choose_factory
-from model.audio import SAMPLE_RATE
-from model.embedder import Embedder
+from model.audio.signal import SAMPLE_RATE
+from model.facts import TrackEmbedder
 
 INDEX_DIR = "index"
 
@@ -75,7 +75,7 @@ class Summary:
                 f"{self.realtime:.1f}x real time){vectors}")
 
 
-def run_index(cfg: JobConfig, embedder: Embedder) -> Summary:
+def run_index(cfg: JobConfig, embedder: TrackEmbedder) -> Summary:
     """Index `cfg.catalog` with `embedder`; returns the end summary."""
     start = time.perf_counter()
     url = cfg.db_url or db.sqlite_url(cfg.data_dir)
@@ -114,7 +114,7 @@ def run_index(cfg: JobConfig, embedder: Embedder) -> Summary:
     return summary
 
 
-def _open_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder) -> VectorIndex:
+def _open_index(sessions: sessionmaker, cfg: JobConfig, embedder: TrackEmbedder) -> VectorIndex:
     """The saved index reconciled with SQL; another model's index is replaced, not refused:
     this job is what re-embeds the catalog for the new model."""
     folder = cfg.data_dir / INDEX_DIR
@@ -126,7 +126,7 @@ def _open_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder) -> V
     return index
 
 
-def _finish_index(sessions: sessionmaker, cfg: JobConfig, embedder: Embedder,
+def _finish_index(sessions: sessionmaker, cfg: JobConfig, embedder: TrackEmbedder,
                   index: VectorIndex) -> VectorIndex:
     """Rebuild when the catalog outgrew (or shrank below) the index type, then save."""
     wanted = cfg.index_factory or choose_factory(index.ntotal, embedder.dim)
@@ -162,7 +162,7 @@ def _finish_run(sessions: sessionmaker, run_id: int, summary: Summary) -> None:
 class _BatchWriter:
     """Collects prepared items; `flush` embeds the ready ones together and commits one batch."""
 
-    def __init__(self, sessions: sessionmaker, embedder: Embedder, index: VectorIndex | None,
+    def __init__(self, sessions: sessionmaker, embedder: TrackEmbedder, index: VectorIndex | None,
                  run_id: int, summary: Summary) -> None:
         self.sessions, self.embedder, self.index = sessions, embedder, index
         self.run_id, self.summary = run_id, summary

@@ -21,7 +21,7 @@ from index.job import INDEX_DIR, upsert_rows
 from index.schema import INDEXED, IndexRun, Track
 from index.sources import CatalogItem
 from index.store import build_index
-from model.encoder import EMBED_DIM
+from model.facts import EMBED_DIM
 
 COPIED = ("title", "artist", "extra", "source", "duration", "content_hash", "status", "error",
           "vector", "model_fingerprint", "created_at", "updated_at")

@@ -17,10 +17,10 @@ from typing import Any
 import av
 import numpy as np
 
-from model.audio import AudioError, decode
-from model.manifest import read_manifest
+from model.audio.decode import AUDIO_EXTENSIONS, AudioError, decode
+from model.data.manifest import read_manifest
+from model.data.stems import sum_stems
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff"}
 MAX_SECONDS = 1800.0
 UNCHANGED, READY, FAILED = "unchanged", "ready", "failed"
 
@@ -132,9 +132,8 @@ def load_samples(files: tuple[Path, ...]) -> np.ndarray:
     """Mono 16 kHz: the mixture, or the stems summed sample by sample, trimmed to the shorter."""
     if len(files) == 1:
         return decode(files[0], max_seconds=MAX_SECONDS).samples
-    stems = [decode(f, max_seconds=MAX_SECONDS, allow_silent=True).samples for f in files]
-    n = min(len(s) for s in stems)
-    return np.sum([s[:n] for s in stems], axis=0, dtype=np.float32)
+    return sum_stems([decode(f, max_seconds=MAX_SECONDS, allow_silent=True).samples
+                      for f in files])
 
 
 def read_tags(path: Path) -> dict[str, str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from model.checkpoint import atomic_write_bytes
+from model.audio.signal import l2_normalise
+from model.files import atomic_target, atomic_write_bytes
 
 MANIFEST = "index.json"
 #: Exact search up to this many vectors; HNSW up to LARGE; IVF-PQ with re-ranking beyond.
@@ -60,10 +60,9 @@ def choose_factory(n: int, dim: int = 1280) -> str:
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32, C-contiguous), so inner product = cosine."""
-    v = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.ascontiguousarray(v / np.maximum(norms, 1e-12))
+    """Rows at unit L2 norm as FAISS wants them (2-D, float32, C-contiguous): inner product =
+    cosine."""
+    return np.ascontiguousarray(l2_normalise(np.atleast_2d(vectors), axis=1))
 
 
 @dataclass(frozen=True)
@@ -226,10 +225,8 @@ class VectorIndex:
         if self.deleted:
             self._compact()
         name = f"index-{time.time_ns()}.faiss"
-        tmp = folder / f".{name}.tmp"
-        faiss.write_index(self.index, str(tmp))
-        _fsync(tmp)
-        os.replace(tmp, folder / name)
+        with atomic_target(folder / name) as tmp:
+            faiss.write_index(self.index, str(tmp))
         tags = name.replace(".faiss", ".tags.npy")
         buf = io.BytesIO()
         np.save(buf, np.array(sorted(self.tags.items()), np.int64).reshape(-1, 2))
@@ -272,10 +269,3 @@ def read_manifest(folder: Path) -> IndexManifest | None:
     if not path.is_file():
         return None
     return IndexManifest(**json.loads(path.read_text()))
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb+") as fh:
-        os.fsync(fh.fileno())
-
-

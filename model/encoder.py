@@ -1,9 +1,9 @@
 """The CVSM network: log-mel -> EfficientNet-B0 (1 channel, from scratch) -> max pool -> 1280-d,
 then a projection head (512, LayerNorm, tanh) and a bilinear similarity used only in training,
 and optionally a distillation head (1280 -> the teacher's 256-d) trained toward a frozen
-speaker encoder's view of the clean vocals (model/teacher.py).
+speaker encoder's view of the clean vocals (model/training/teacher.py).
 
-The 1280-d backbone output is the representation used for search and probing (DESIGN.md).
+The 1280-d backbone output is the representation used for search and probing (docs/design.md).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from torchvision.models import efficientnet_b0
 
-from model.features import LogMel
+from model.audio.features import LogMel
+from model.facts import EMBED_DIM
 
-EMBED_DIM = 1280
 PROJ_DIM = 512
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from model import checkpoint
+from model.data.synth import generate
 from model.encoder import CVSMModel
-from model.synth import generate
 
 #: The service tests' fixtures (model, seeded catalog folder) live in their own module.
 pytest_plugins = ["service_fixtures"]

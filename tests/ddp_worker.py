@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from model.config import TrainConfig
-from model.pairs import PairConfig
-from model.train import Trainer, dist_from_env
+from model.training.config import TrainConfig
+from model.training.loop import Trainer, dist_from_env
+from model.training.pairs import PairConfig
 
 
 def main() -> None:

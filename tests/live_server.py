@@ -15,7 +15,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
-from model.embedder import Embedder
+from model.inference.embedder import Embedder
 
 
 class LiveServer:

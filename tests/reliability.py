@@ -29,7 +29,7 @@ from app.settings import Settings
 from index.schema import Track
 from index.store import content_tag, live_rows
 from index.vectors import VectorIndex
-from model.audio import encode
+from model.audio.encode import encode
 
 SR = 16_000
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 
 from index.job import JobConfig, run_index
-from model.audio import encode
-from model.embedder import Embedder
-from model.manifest import read_manifest
+from model.audio.encode import encode
+from model.data.manifest import read_manifest
+from model.inference.embedder import Embedder
 
 SR = 16_000
 LEAKS = ("Traceback", "/tmp", "/work", "File \"", ".py\"")

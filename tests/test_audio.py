@@ -4,7 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from model import audio
+from model.audio import decode as audio
+from model.audio.encode import ENCODERS, encode
 
 SR = 16_000
 
@@ -19,10 +20,10 @@ def dominant_freq(x: np.ndarray) -> float:
     return float(np.argmax(spec) * SR / len(x))
 
 
-@pytest.mark.parametrize("fmt", sorted(audio.ENCODERS))
+@pytest.mark.parametrize("fmt", sorted(ENCODERS))
 def test_round_trip_every_format(fmt: str) -> None:
     x = tone()
-    decoded = audio.decode(audio.encode(x, SR, fmt))
+    decoded = audio.decode(encode(x, SR, fmt))
     y = decoded.samples
     assert decoded.sample_rate == SR and y.dtype == np.float32 and y.ndim == 1
     assert abs(len(y) - len(x)) < 0.15 * SR  # codec padding/priming only (AAC: ~0.1 s)
@@ -73,7 +74,7 @@ def test_long_stereo_decodes_like_one_shot_resampling(subtype: str) -> None:
 
 
 def test_path_and_file_object_sources(tmp_path) -> None:
-    data = audio.encode(tone(), SR, "flac")
+    data = encode(tone(), SR, "flac")
     path = tmp_path / "x.flac"
     path.write_bytes(data)
     a = audio.load(path)
@@ -82,9 +83,9 @@ def test_path_and_file_object_sources(tmp_path) -> None:
 
 
 def _cases() -> dict[str, tuple[bytes, type[audio.AudioError]]]:
-    wav = audio.encode(tone(), SR, "wav")
-    mp3 = audio.encode(tone(), SR, "mp3")
-    flac = audio.encode(tone(), SR, "flac")
+    wav = encode(tone(), SR, "wav")
+    mp3 = encode(tone(), SR, "mp3")
+    flac = encode(tone(), SR, "flac")
     corrupt = bytearray(mp3)
     rng = np.random.default_rng(0)
     idx = rng.integers(500, len(corrupt), 400)
@@ -97,7 +98,7 @@ def _cases() -> dict[str, tuple[bytes, type[audio.AudioError]]]:
         "truncated-mp3": (mp3[: len(mp3) // 4], audio.AudioError),
         "truncated-flac": (flac[:100], audio.AudioError),
         "corrupt-mp3": (bytes(corrupt), audio.AudioError),
-        "silent": (audio.encode(np.zeros(SR, np.float32), SR, "wav"), audio.EmptyAudioError),
+        "silent": (encode(np.zeros(SR, np.float32), SR, "wav"), audio.EmptyAudioError),
     }
 
 
@@ -112,7 +113,7 @@ def test_bad_input_raises_typed_error_quickly(case: str) -> None:
 
 
 def test_too_long_is_refused_before_decoding_it_all() -> None:
-    data = audio.encode(np.full(SR * 30, 0.1, np.float32), SR, "flac")
+    data = encode(np.full(SR * 30, 0.1, np.float32), SR, "flac")
     start = time.perf_counter()
     with pytest.raises(audio.TooLongError):
         audio.decode(data, max_seconds=5)
@@ -120,5 +121,5 @@ def test_too_long_is_refused_before_decoding_it_all() -> None:
 
 
 def test_silent_allowed_for_stems() -> None:
-    data = audio.encode(np.zeros(SR, np.float32), SR, "wav")
+    data = encode(np.zeros(SR, np.float32), SR, "wav")
     assert audio.decode(data, allow_silent=True).duration == pytest.approx(1.0)

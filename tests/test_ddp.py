@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from model.config import TrainConfig
 from model.encoder import CVSMModel
+from model.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

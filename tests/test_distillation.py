@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from model import checkpoint
-from model.config import TrainConfig, load_config
-from model.manifest import ManifestError, read_manifests
-from model.pairs import PairConfig
-from model.train import Trainer
+from model.data.manifest import ManifestError, read_manifests
+from model.training.config import TrainConfig, load_config
+from model.training.loop import Trainer
+from model.training.pairs import PairConfig
 
 pytest.importorskip("resemblyzer", reason="the train extra (resemblyzer) is not installed")
-from model.teacher import HOP, WINDOW, ResemblyzerTeacher  # noqa: E402
+from model.training.teacher import HOP, WINDOW, ResemblyzerTeacher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,8 +209,8 @@ def test_cli_takes_several_manifests_and_init(synth_manifest, voices, cache, ini
 
 def test_served_embedding_is_recorded_and_loaded(synth_manifest, voices, cache, teacher,
                                                  init_checkpoint, tmp_path) -> None:
-    from model.embedder import Embedder
     from model.evaluation.systems import checkpoint_system
+    from model.inference.embedder import Embedder
 
     trainer = Trainer(kd_config(embedding="kd", steps=2), synth_manifest, tmp_path,
                       device="cpu", cache_dir=cache, quiet=True, teacher=teacher)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from model.evaluation.data import activity_chunks, n_chunks, select
+from model.audio.activity import chunk_share
+from model.audio.signal import n_chunks
+from model.evaluation.data import select
 from model.evaluation.probes import span_probs, span_scores
 from model.evaluation.retrieval import retrieval_metrics
 from model.evaluation.similarity import equal_error_rate, normalised_ranks, similarity_metrics
@@ -87,16 +89,17 @@ def test_splits_are_disjoint() -> None:
 
 def test_activity_to_chunks() -> None:
     frames = np.zeros(100, dtype=bool)  # 2 s of 20 ms-hop frames; 49 are centred in second 1
+    centres = np.arange(100) * 320 + 320  # label frame i is centred at 20 i + 20 ms
     frames[:20] = True
-    assert activity_chunks(frames, 2).tolist() == [True, False]
+    assert chunk_share(frames, centres, 2).tolist() == [True, False]
     frames[:20] = False
     frames[:10] = True  # 10/49 of the first second sung: under a quarter
-    assert activity_chunks(frames, 2).tolist() == [False, False]
+    assert chunk_share(frames, centres, 2).tolist() == [False, False]
     assert [n_chunks(n) for n in (8000, 16000, 23999, 24000, 100)] == [1, 1, 1, 2, 1]
 
 
 def test_singer_filters(synth_manifest) -> None:
-    from model.manifest import read_manifest
+    from model.data.manifest import read_manifest
 
     tracks = read_manifest(synth_manifest)
     names = sorted({t.artist for t in tracks})

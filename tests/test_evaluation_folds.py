@@ -14,11 +14,12 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
+from model.audio.signal import SAMPLE_RATE as SR
+from model.data.manifest import Track, read_manifest
+from model.data.synth import make_singer, make_song, sing
 from model.evaluation.data import load_corpus, load_track, read_audio
 from model.evaluation.folds import FOLDS, MIR1K_A, MIR1K_B, fold_singers
 from model.evaluation.overlay import build_overlay
-from model.manifest import Track, read_manifest
-from model.synth import SR, make_singer, make_song, sing
 
 MIR1K_SINGERS = {"Ani", "Kenshin", "abjones", "amy", "ariel", "bobon", "davidson", "fdps",
                  "geniusturtle", "jmzen", "leon", "tammy", "yifen"}

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from model import backends, checkpoint
-from model.embedder import Embedder
+from model import checkpoint
 from model.encoder import CVSMModel
-from model.gate import VocalGate
+from model.inference import backends
+from model.inference.embedder import Embedder
+from model.inference.gate import VocalGate
 
 pytest.importorskip("onnxruntime")
 

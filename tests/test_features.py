@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from model.features import LogMel, n_frames
+from model.audio.features import LogMel, n_frames
 
 
 def reference_logmel(x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from reliability import SR, record_figures, seeded_server, sf_bytes, tone
 from service_fixtures import LEAKS, assert_error
 
 from app.settings import Settings
-from model.manifest import read_manifest
+from model.data.manifest import read_manifest
 
 KEY = "k3y-for-reliability"
 AUTH = {"X-API-Key": KEY}

@@ -20,7 +20,7 @@ from app.settings import Settings
 from index import db
 from index.schema import Track
 from index.vectors import MANIFEST, VectorIndex, read_manifest
-from model.manifest import read_manifest as read_catalog
+from model.data.manifest import read_manifest as read_catalog
 
 
 def test_acknowledged_tracks_survive_kill_9(service_db_url, tmp_path, synth_manifest,

@@ -19,7 +19,7 @@ from reliability import SR, TcpProxy, seeded_server, sf_bytes, tone
 from service_fixtures import assert_error
 
 from app.settings import Settings
-from model.manifest import read_manifest
+from model.data.manifest import read_manifest
 
 
 def wait_ready(client, timeout: float = 30.0) -> None:

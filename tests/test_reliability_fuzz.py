@@ -27,7 +27,7 @@ from reliability import (
 )
 from service_fixtures import assert_error
 
-from model.audio import AudioError, decode
+from model.audio.decode import AudioError, decode
 
 SEEDS = seed_files()
 #: Wall-clock bound of one decode / one request (the decoder's own deadline is 20 s).

@@ -19,7 +19,7 @@ from service_fixtures import copy_data_dir, wav_bytes
 
 from app.settings import Settings
 from index import db
-from model.manifest import read_manifest
+from model.data.manifest import read_manifest
 
 
 class Soak:

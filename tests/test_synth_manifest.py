@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from model import audio
-from model.manifest import ManifestError, check_tracks, read_activity, read_manifest
-from model.synth import generate
+from model.audio import decode as audio
+from model.data.manifest import ManifestError, check_tracks, read_activity, read_manifest
+from model.data.synth import generate
 
 
 def _digest(folder) -> str:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from model import checkpoint
-from model.config import TrainConfig, load_config
-from model.embedder import Embedder
-from model.manifest import ManifestError
-from model.pairs import SYSTEMS, PairConfig
-from model.train import Trainer
+from model.data.manifest import ManifestError
+from model.inference.embedder import Embedder
+from model.training.config import TrainConfig, load_config
+from model.training.loop import Trainer
+from model.training.pairs import SYSTEMS, PairConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,8 +133,8 @@ def test_bad_manifests_fail_before_training(synth_manifest, cache, tmp_path) -> 
 
 
 def test_embedder_deterministic_and_batched(init_checkpoint, synth_manifest) -> None:
-    from model.audio import load
-    from model.manifest import read_manifest
+    from model.audio.decode import load
+    from model.data.manifest import read_manifest
 
     tracks = read_manifest(synth_manifest)[:3]
     waves = [load(t.mixture) for t in tracks]

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from model.backends import BACKENDS
+from model.inference.backends import BACKENDS
 from model.weights import default_checkpoint
 
 
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     from index.job import JobConfig, run_index  # torch loads only when the command runs
     from index.sources import parse_shard
-    from model.backends import torch_threads_for
-    from model.embedder import Embedder
+    from model.inference.backends import torch_threads_for
+    from model.inference.embedder import Embedder
 
     embedder = Embedder.from_checkpoint(args.checkpoint or default_checkpoint(), args.device,
                                         backend=args.backend, gate=args.vocal_gate,

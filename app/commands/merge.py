@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     fingerprint = None
     if args.checkpoint:
-        from model.embedder import Embedder
+        from model.inference.embedder import Embedder
         fingerprint = Embedder.from_checkpoint(args.checkpoint, "cpu",
                                                gate=args.vocal_gate).fingerprint
     summary = merge(args.db or sqlite_url(args.data_dir), args.data_dir, args.sources,

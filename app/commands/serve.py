@@ -14,7 +14,7 @@ import uvicorn
 from app.bootstrap import prepare
 from app.main import create_app
 from app.settings import Settings
-from model.backends import BACKENDS
+from model.inference.backends import BACKENDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from model.synth import generate
+from model.data.synth import generate
 
 
 def register(sub: argparse._SubParsersAction) -> None:

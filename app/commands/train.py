@@ -7,10 +7,10 @@ import json
 import os
 from pathlib import Path
 
-from model.config import load_config
-from model.manifest import ManifestError
-from model.teacher import TeacherUnavailable
-from model.train import Trainer, dist_from_env
+from model.data.manifest import ManifestError
+from model.training.config import load_config
+from model.training.loop import Trainer, dist_from_env
+from model.training.teacher import TeacherUnavailable
 
 
 def register(sub: argparse._SubParsersAction) -> None:

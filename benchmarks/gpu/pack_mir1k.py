@@ -13,7 +13,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from model.audio import encode, load
+from model.audio.decode import load
+from model.audio.encode import encode
 
 
 def _pack(job: tuple[Path, Path]) -> None:

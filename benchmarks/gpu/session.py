@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from model import checkpoint as ckpt_io  # noqa: E402
-from model.bank import build_bank  # noqa: E402
-from model.config import load_config  # noqa: E402
-from model.manifest import read_manifest  # noqa: E402
-from model.train import Trainer  # noqa: E402
+from model.data.manifest import read_manifest  # noqa: E402
+from model.training.bank import build_bank  # noqa: E402
+from model.training.config import load_config  # noqa: E402
+from model.training.loop import Trainer  # noqa: E402
 
 SYSTEMS = ["cola", "cola_art", "mscol", "cvsm_art", "cvsm_a", "cvsm_ah"]
 #: Singers held out of fold training and used for selection (2 female, 4 male of 13).
@@ -67,7 +67,7 @@ def spawn(system: str, args: argparse.Namespace, out: Path, cache: Path, seconds
 
 
 def track_vectors(export: Path, bank, idx: np.ndarray, stem: str, device: str) -> np.ndarray:
-    from model.embedder import Embedder
+    from model.inference.embedder import Embedder
 
     emb = Embedder.from_checkpoint(export, device=device, batch_size=512)
     waves = [np.asarray(bank.stems[stem][bank.starts[i]:bank.starts[i] + bank.lengths[i]],
@@ -156,8 +156,8 @@ def main(args: argparse.Namespace) -> None:
 
 def embed_throughput(device: str) -> dict[str, float]:
     """Batched embedding on the GPU (fp32 eager): 1 s chunks per second."""
-    from model.embedder import Embedder
     from model.encoder import CVSMModel
+    from model.inference.embedder import Embedder
 
     model = CVSMModel()
     emb = Embedder.from_state(ckpt_io.backbone_state(model.state_dict()), {}, device=device,

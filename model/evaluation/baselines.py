@@ -9,9 +9,9 @@ import numpy as np
 import torch
 import torchaudio
 
+from model.audio.signal import SAMPLE_RATE, l2_normalise
 from model.evaluation.systems import EmbedderExtractor
 
-SAMPLE_RATE = 16_000
 BASELINES = ("random", "mfcc", "resemblyzer", "resemblyzer-utterance")
 _RESEMBLYZER_DBFS = -30.0  # resemblyzer.hparams.audio_norm_target_dBFS
 #: embed_utterance's defaults: partials per second and the share a last partial must cover.
@@ -25,8 +25,8 @@ class BaselineUnavailable(RuntimeError):
 
 def random_system(seed: int = 0, device: str = "auto") -> EmbedderExtractor:
     """The CVSM encoder at its (seeded) initialisation: what the architecture gives for free."""
-    from model.embedder import Embedder
     from model.encoder import CVSMModel
+    from model.inference.embedder import Embedder
 
     torch.manual_seed(seed)
     state = {k: v for k, v in CVSMModel().state_dict().items() if k.startswith("backbone.")}
@@ -93,7 +93,7 @@ class ResemblyzerExtractor:
         self._preprocess = preprocess_wav
         # resemblyzer.audio.wav_to_mel_spectrogram (librosa, one clip at a time: ~50 ms per
         # chunk here) as one batched transform, the one the distillation teacher uses.
-        from model.teacher import resemblyzer_mel
+        from model.training.teacher import resemblyzer_mel
 
         self._mel = resemblyzer_mel()
 
@@ -147,7 +147,7 @@ class ResemblyzerExtractor:
                               for i in range(0, len(stacked), 256)])
         bounds = np.cumsum([0] + [len(p) for p in partials])
         means = [emb[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        return [m / np.linalg.norm(m, 2) for m in means]
+        return list(l2_normalise(np.stack(means)))
 
 
 def baseline_system(name: str, seed: int = 0, device: str = "auto") -> object:

@@ -1,7 +1,7 @@
 """An evaluation corpus decoded once and held in memory: mixture, vocals and singing flags.
 
 Several checkpoints (and baselines) are scored on the same corpus in one run, so decoding is
-done here once. `model.audio` is imported only when a file is read.
+done here once. `model.audio.decode` is imported only when a file is read.
 """
 
 from __future__ import annotations
@@ -12,15 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.manifest import ACTIVITY_HOP_S, Track, read_activity, read_manifest
-
-SAMPLE_RATE = 16_000
-CHUNK = SAMPLE_RATE
-MIN_TAIL = SAMPLE_RATE // 2  # the embedder keeps a last partial chunk of >= 0.5 s
-#: A 1 s chunk "has singing" when at least this share of its activity frames is sung.
-SUNG_SHARE = 0.25
-#: Energy gate when no activity file exists: vocal chunks within this many dB of the loudest.
-GATE_DB = 30.0
+from model.audio.activity import FRAME, chunk_share, energy_activity
+from model.audio.signal import SAMPLE_RATE, n_chunks
+from model.data.manifest import ACTIVITY_HOP_S, Track, read_activity, read_manifest
+from model.data.stems import row_stems
 
 
 @dataclass
@@ -40,64 +35,37 @@ class EvalTrack:
         return len(self.voiced)
 
 
-def n_chunks(n_samples: int) -> int:
-    """Chunks `model.embedder.chunk` makes of `n_samples`: whole seconds + a >= 0.5 s tail."""
-    full, tail = divmod(n_samples, CHUNK)
-    return full + (1 if tail >= MIN_TAIL or full == 0 else 0)
-
-
 def read_audio(path: Path) -> np.ndarray:
-    """Mono float32 at 16 kHz through model.audio, imported here so that merely importing the
+    """Mono float32 at 16 kHz through model.audio.decode, imported here so that merely importing the
     harness never needs the decoder."""
-    from model.audio import load
+    from model.audio.decode import load
 
     return load(path, max_seconds=3600.0, allow_silent=True)
 
 
-def activity_chunks(frames: np.ndarray, count: int) -> np.ndarray:
-    """Per-chunk singing flags from 20 ms-hop activity frames (frame i centred at 20 i + 20 ms)."""
-    hop = int(ACTIVITY_HOP_S * SAMPLE_RATE)
-    centres = np.arange(len(frames)) * hop + hop
-    index = np.minimum(centres // CHUNK, count - 1)
-    sung = np.bincount(index, weights=frames.astype(float), minlength=count)
-    total = np.bincount(index, minlength=count)
-    return (sung / np.maximum(total, 1)) >= SUNG_SHARE
-
-
-def energy_chunks(wave: np.ndarray, count: int) -> np.ndarray:
-    """Per-chunk flags from the energy of a vocals stem: within GATE_DB of the loudest chunk."""
-    padded = np.zeros(count * CHUNK, dtype=np.float64)
-    padded[: min(len(wave), len(padded))] = wave[: len(padded)]
-    rms = np.sqrt(np.mean(padded.reshape(count, CHUNK) ** 2, axis=1))
-    if rms.max() <= 0:
-        return np.ones(count, dtype=bool)
-    return 20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) > -GATE_DB
+def sung_chunks(track: Track, vocals: np.ndarray | None, count: int) -> np.ndarray:
+    """Per-chunk singing flags by the one vocal-activity rule (model/audio/activity.py): the
+    row's labels, else the energy rule on its vocals; every chunk when neither says anything
+    (instrumental-only tracks stay embeddable)."""
+    if track.vocal_activity is not None and track.vocal_activity.is_file():
+        labels = read_activity(track.vocal_activity)
+        hop = int(ACTIVITY_HOP_S * SAMPLE_RATE)
+        voiced = chunk_share(labels, np.arange(len(labels)) * hop + hop, count)
+    elif vocals is not None:
+        flags = energy_activity(vocals)
+        voiced = chunk_share(flags, np.arange(len(flags)) * FRAME + FRAME // 2, count)
+    else:
+        voiced = np.ones(count, dtype=bool)
+    return voiced if voiced.any() else np.ones(count, dtype=bool)
 
 
 def load_track(track: Track) -> EvalTrack:
-    """Decode one manifest row: mixture = vocals + accompaniment trimmed to the shorter, or the
-    row's mixture file; a vocals-only row (an a cappella take) is its own mixture, so a corpus
-    of isolated voices is scored by the same code (mix->mix then equals vocals->vocals)."""
-    vocals = read_audio(track.vocals) if track.vocals is not None else None
-    if track.accompaniment is not None and vocals is not None:
-        acc = read_audio(track.accompaniment)
-        n = min(len(vocals), len(acc))
-        vocals, mixture = vocals[:n], vocals[:n] + acc[:n]
-    elif track.mixture is not None:
-        mixture = read_audio(track.mixture)
-    elif vocals is not None:
-        mixture = vocals
-    else:
-        raise ValueError(f"track {track.track_id}: no mixture, stems or vocals to decode")
-    count = n_chunks(len(mixture))
-    if track.vocal_activity is not None and track.vocal_activity.is_file():
-        voiced = activity_chunks(read_activity(track.vocal_activity), count)
-    elif vocals is not None:
-        voiced = energy_chunks(vocals, count)
-    else:
-        voiced = np.ones(count, dtype=bool)
-    if not voiced.any():
-        voiced = np.ones(count, dtype=bool)  # keep instrumental-only tracks embeddable
+    """Decode one manifest row (model/data/stems.py: the mixture file, or vocals +
+    accompaniment; a vocals-only row, an a cappella take, is its own mixture, so a corpus of
+    isolated voices is scored by the same code: mix->mix then equals vocals->vocals)."""
+    stems = row_stems(track, read_audio)
+    vocals, mixture = stems.get("vocals"), stems["mixture"]
+    voiced = sung_chunks(track, vocals, n_chunks(len(mixture)))
     return EvalTrack(track.track_id, track.artist, track.gender, track.song, mixture, vocals,
                      voiced)
 

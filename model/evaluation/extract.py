@@ -3,7 +3,7 @@
 An extractor embeds block-normalised 1 s chunks (`embed_chunks`) and may also embed a whole
 track (`embed_track`, for baselines defined on the whole clip such as MFCC statistics, or
 `embed_tracks` for many clips per call); when it does not, a track is the L2-normalised mean of
-its sung chunks (DESIGN.md). Chunks of many tracks share encoder batches, a group of tracks at
+its sung chunks (docs/design.md). Chunks of many tracks share encoder batches, a group of tracks at
 a time so memory stays bounded.
 """
 
@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 from sklearn.preprocessing import StandardScaler, normalize
 
+from model.audio.signal import chunk, pool
 from model.evaluation.data import EvalTrack
 
 #: Chunks embedded per call: bounds the waveform memory (8192 s of audio = 0.5 GB float32).
@@ -46,10 +47,8 @@ class Features:
 
 
 def _chunk(wave: np.ndarray, count: int) -> np.ndarray:
-    from model.embedder import chunk  # lazy: importing the harness loads no encoder stack
-
     pieces = chunk(wave)
-    assert len(pieces) == count, "data.n_chunks must agree with model.embedder.chunk"
+    assert len(pieces) == count, "signal.n_chunks must agree with signal.chunk"
     return pieces
 
 
@@ -64,12 +63,6 @@ def _groups(corpus: list[EvalTrack], limit: int = GROUP_CHUNKS) -> Iterable[list
             group, size = [], 0
     if group:
         yield group
-
-
-def _pool(embeddings: np.ndarray, voiced: np.ndarray) -> np.ndarray:
-    from model.embedder import pool
-
-    return pool(embeddings, voiced)
 
 
 def whole_tracks(corpus: list[EvalTrack], extractor: FeatureExtractor, waves: list[np.ndarray],
@@ -105,7 +98,7 @@ def extract(corpus: list[EvalTrack], extractor: FeatureExtractor, source: str,
         for j, i in enumerate(group):
             per_track[i] = emb[bounds[j]:bounds[j + 1]]
     if tracks is None:
-        tracks = np.stack([_pool(c, t.voiced) for c, t in zip(per_track, corpus, strict=True)])
+        tracks = np.stack([pool(c, t.voiced) for c, t in zip(per_track, corpus, strict=True)])
     return Features(chunks=per_track, tracks=tracks)
 
 

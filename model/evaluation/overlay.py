@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from model.audio.signal import SAMPLE_RATE
+from model.data.manifest import read_manifest, write_manifest
 from model.evaluation.folds import RAVDESS_TEST
-from model.manifest import read_manifest, write_manifest
+from model.files import atomic_write_bytes
 
-SAMPLE_RATE = 16_000
 #: Vocal-to-accompaniment level of the overlay, dB (RMS over each whole clip).
 VOCAL_TO_ACCOMPANIMENT_DB = 0.0
 SILENT_RMS = 1e-5
@@ -93,9 +94,7 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     """Leave an identical file untouched (its mtime too), so re-runs change nothing."""
     if path.is_file() and path.read_bytes() == data:
         return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(path, data)
 
 
 def sung_takes(voices_csv: Path, singers: Iterable[str] = RAVDESS_TEST) -> list[dict[str, str]]:
@@ -112,7 +111,7 @@ def build_overlay(voices_csv: str | Path, accompaniment_csv: str | Path, out: st
     """Write `out/accompaniment/<clip_id>.flac` for every sung take of `singers` and
     `out/manifest.csv` (track_id, artist, gender, song, vocals, accompaniment + provenance);
     returns the manifest path. Vocals stay where they are (absolute paths)."""
-    from model.audio import load  # lazy: importing the harness needs no decoder
+    from model.audio.decode import load  # lazy: importing the harness needs no decoder
 
     voices_csv, out = Path(voices_csv).resolve(), Path(out)
     takes = sung_takes(voices_csv, singers)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from joblib import Parallel, delayed
 
+from model.audio.signal import SAMPLE_RATE
 from model.evaluation.data import EvalTrack
 from model.evaluation.extract import Features
 from model.evaluation.probes import ProbeConfig, span_scores, train_probe
@@ -161,7 +162,7 @@ def corpus_summary(corpus: list[EvalTrack]) -> dict:
     chunks = sum(t.n_chunks for t in corpus)
     return {"tracks": len(corpus), "artists": sorted({t.artist for t in corpus}),
             "songs": len({t.song for t in corpus if t.song}),
-            "minutes": round(sum(len(t.mixture) for t in corpus) / 16_000 / 60, 2),
+            "minutes": round(sum(len(t.mixture) for t in corpus) / SAMPLE_RATE / 60, 2),
             "chunks": chunks, "sung_chunks": int(sum(t.voiced.sum() for t in corpus)),
             "has_vocals": all(t.vocals is not None for t in corpus)}
 

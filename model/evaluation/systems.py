@@ -31,7 +31,7 @@ def checkpoint_system(path: str | Path, device: str = "auto", batch_size: int = 
                       embedding: str = "auto") -> EmbedderExtractor:
     """Load a training checkpoint or an inference export; `info` keeps its config. With
     `embedding` "kd" the distillation head's projection is scored instead of the backbone."""
-    from model.embedder import Embedder
+    from model.inference.embedder import Embedder
 
     embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size,
                                         embedding=embedding)

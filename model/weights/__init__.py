@@ -1,8 +1,10 @@
-"""The bundled default model (trained on MIR-1K dev, see README.md beside it)."""
+"""The bundled default model (see README.md beside it) and its optional vocal gate."""
 
 from pathlib import Path
 
 DEFAULT_CHECKPOINT = Path(__file__).with_name("cvsm-default.pt")
+#: The vocal-activity gate trained for it (model/inference/gate.py).
+DEFAULT_GATE = Path(__file__).with_name("vocal-gate.json")
 
 
 def default_checkpoint() -> Path:

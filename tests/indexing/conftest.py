@@ -16,9 +16,9 @@ import torch
 from sqlalchemy import create_engine, text
 
 from model import checkpoint
-from model.embedder import Embedder
+from model.data.synth import generate
 from model.encoder import CVSMModel
-from model.synth import generate
+from model.inference.embedder import Embedder
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -10,8 +10,8 @@ import pytest
 
 from index.catalog import Catalog
 from index.job import JobConfig, run_index
-from model.audio import load
-from model.manifest import read_manifest
+from model.audio.decode import load
+from model.data.manifest import read_manifest
 
 
 def add_all(catalog: Catalog, manifest: Path) -> list[str]:

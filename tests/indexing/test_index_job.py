@@ -24,8 +24,8 @@ from index.merge import merge
 from index.schema import FAILED, INDEXED, IndexRun, Track
 from index.store import sql_tags
 from index.vectors import ModelMismatchError, VectorIndex
-from model.embedder import Embedder
-from model.manifest import read_manifest
+from model.data.manifest import read_manifest
+from model.inference.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +109,7 @@ def test_corrupt_file_is_recorded_and_skipped(tiny_catalog, tmp_path, db_url, em
 
 
 def test_kill_9_mid_job_then_resume(tmp_path, db_url, embedder, init_checkpoint) -> None:
-    from model.synth import generate
+    from model.data.synth import generate
 
     # 30 tracks: enough work that the poller sees the job mid-way even when 2 decoding
     # processes (the default on 2 cores) keep the embedder fed and PostgreSQL polls are slow.
@@ -218,7 +218,7 @@ def test_sharded_runs_into_one_shared_database(tiny_catalog, tmp_path, db_url, e
 def test_folder_catalog_reads_tags_and_names(tmp_path, db_url, embedder) -> None:
     import av
 
-    from model.audio import encode
+    from model.audio.encode import encode
 
     folder = tmp_path / "music"
     folder.mkdir()

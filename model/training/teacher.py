@@ -26,11 +26,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.bank import FRAME, SR, Bank
+from model.audio.activity import FRAME
+from model.audio.signal import SAMPLE_RATE
+from model.files import publish_dir
+from model.training.bank import Bank
 
 #: Window the teacher embeds (its partial utterance: 160 frames of 10 ms) and the grid step.
 WINDOW = 25_600
-HOP = SR // 2
+HOP = SAMPLE_RATE // 2
 #: A grid window counts when at least this share of it is sung (the pair sampler's rule).
 MIN_SUNG = 0.25
 #: Resemblyzer normalises utterances to this level before its mel (linear power input).
@@ -59,7 +62,7 @@ def resemblyzer_mel() -> torch.nn.Module:
     import torchaudio
 
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=SR, n_fft=400, hop_length=160, n_mels=40, power=2.0, center=True,
+        sample_rate=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40, power=2.0, center=True,
         pad_mode="constant", norm="slaney", mel_scale="slaney")
 
 
@@ -108,10 +111,10 @@ class TeacherTargets:
     folder: Path
 
     def lookup(self, at: np.ndarray, tracks: np.ndarray, context_s: float,
-               length: int = SR) -> tuple[np.ndarray, np.ndarray]:
+               length: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
         """Targets of crops [at, at + length) of `tracks`: the normalised mean of their track's
         valid windows centred within context_s/2 of the crop centre; (targets, has_target)."""
-        half = context_s * SR / 2
+        half = context_s * SAMPLE_RATE / 2
         centre = at + length / 2
         first = np.ceil((centre - half) / HOP).astype(np.int64)
         last = np.floor((centre + half) / HOP).astype(np.int64)
@@ -190,10 +193,7 @@ def build_targets(bank: Bank, teacher: Teacher, quiet: bool = False) -> TeacherT
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         _write(bank, teacher, tmp, quiet)
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process published it first
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_dir(tmp, folder)
     return open_targets(folder)
 
 

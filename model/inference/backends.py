@@ -1,6 +1,6 @@
 """Fast inference for the backbone: ONNX Runtime on CPU, with torch kept as the reference.
 
-Measured on the 2-core box (DESIGN.md), ONNX Runtime runs EfficientNet-B0 about 3x faster than
+Measured on the 2-core box (docs/design.md), ONNX Runtime runs EfficientNet-B0 about 3x faster than
 eager torch for the same numbers (cosine 1.0), so CPU inference goes through it. The graph is
 exported from the loaded weights on first use and cached as `<checkpoint>.<fingerprint>.onnx`
 beside the checkpoint, or in a user cache folder when that folder is read-only. The file name
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from model.files import atomic_target
 
 if TYPE_CHECKING:  # torch loads only when a model does: the CLIs import BACKENDS from here
     import torch
@@ -80,16 +81,8 @@ def graph_path(checkpoint: Path | None, fingerprint: str, int8: bool,
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, so readers never see half a graph."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        write(tmp)
 
 
 def export_backbone(backbone: Backbone, path: Path, fingerprint: str) -> None:
@@ -97,9 +90,10 @@ def export_backbone(backbone: Backbone, path: Path, fingerprint: str) -> None:
     import onnx
     import torch
 
-    from model.features import N_MELS, n_frames
+    from model.audio.features import N_MELS, n_frames
+    from model.audio.signal import CHUNK
 
-    example = torch.zeros(2, n_frames(16_000), N_MELS)
+    example = torch.zeros(2, n_frames(CHUNK), N_MELS)
 
     def write(tmp: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
@@ -117,14 +111,14 @@ def export_backbone(backbone: Backbone, path: Path, fingerprint: str) -> None:
 
 
 def calibration_logmel(tracks: int = 8, seconds: float = 8.0) -> np.ndarray:
-    """(n, 98, 64) log-mel of synthetic singing over accompaniment (model/synth.py), cut and
+    """(n, 98, 64) log-mel of synthetic singing over accompaniment (model/data/synth.py), cut and
     level-normalised as the Embedder does: activation ranges for static quantisation, made in
     code so that no data set is needed where the graph is built."""
     import torch
 
-    from model.embedder import chunk
-    from model.features import LogMel
-    from model.synth import accompany, make_singer, make_song, sing
+    from model.audio.features import LogMel
+    from model.audio.signal import chunk
+    from model.data.synth import accompany, make_singer, make_song, sing
 
     waves = []
     for i in range(tracks):

@@ -1,6 +1,6 @@
 """A cheap vocal-activity gate: skip the backbone on 1 s chunks that hold no singing.
 
-The track embedding averages sung chunks only (DESIGN.md), so an instrumental chunk costs a
+The track embedding averages sung chunks only (docs/design.md), so an instrumental chunk costs a
 full backbone pass for nothing, or worse, pulls the mean towards the accompaniment. The gate is
 a logistic regression on per-chunk log-mel statistics (mean and standard deviation of each of
 the 64 bands, 128 numbers) that the front end has already computed, so it costs a dot product
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_GATE = Path(__file__).parent / "weights" / "vocal-gate.json"
+from model.weights import DEFAULT_GATE
 
 
 def chunk_features(logmel: np.ndarray) -> np.ndarray:

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.manifest import ACTIVITY_HOP_S, ManifestError, Track, read_activity
+from model.audio.activity import FRAME, energy_activity, frame_energy, labels_at
+from model.audio.signal import SAMPLE_RATE
+from model.data.manifest import ACTIVITY_HOP_S, ManifestError, Track, read_activity
+from model.data.stems import row_stems
+from model.files import atomic_write_text, publish_dir
 
-SR = 16_000
-FRAME = 160  # 10 ms
 STEMS = ("vocals", "accompaniment", "mixture")
 MIN_TRACK_S = 1.0
-#: Vocal frames more than this far (dB) under the track's loud vocal frames count as silent.
-GATE_DB = 35.0
 
 
 def data_fingerprint(tracks: list[Track]) -> str:
@@ -46,52 +46,28 @@ def data_fingerprint(tracks: list[Track]) -> str:
 
 
 def _decode_track(track: Track) -> dict[str, np.ndarray]:
-    """Decode one row's stems (mixture = vocals + accompaniment when not given)."""
-    from model.audio import AudioError, load
+    """Decode one row's stems (model/data/stems.py: mixture = vocals + accompaniment when not
+    given; a vocals-only row is its own mixture over a silent accompaniment)."""
+    from model.audio.decode import AudioError, load
 
-    out: dict[str, np.ndarray] = {}
-    try:
-        for stem in ("vocals", "accompaniment", "mixture"):
-            path = getattr(track, stem)
-            if path is not None:
-                out[stem] = load(path, allow_silent=True, max_seconds=3600)
-    except AudioError as exc:
-        raise ManifestError(f"row {track.row} ({track.track_id}): cannot decode "
-                            f"{path}: {exc}") from exc
-    if track.vocals_only:  # an isolated voice: silent accompaniment, the voice is the mixture
-        out["accompaniment"] = np.zeros_like(out["vocals"])
-        out["mixture"] = out["vocals"].copy()
-    if "vocals" in out and "accompaniment" in out:
-        n = min(len(out["vocals"]), len(out["accompaniment"]))
-        out["vocals"], out["accompaniment"] = out["vocals"][:n], out["accompaniment"][:n]
-        if "mixture" not in out:
-            out["mixture"] = out["vocals"] + out["accompaniment"]
-    n = min(len(v) for v in out.values())
-    return {k: v[:n] for k, v in out.items()}
+    def read(path: Path) -> np.ndarray:
+        try:
+            return load(path, allow_silent=True, max_seconds=3600)
+        except AudioError as exc:
+            raise ManifestError(f"row {track.row} ({track.track_id}): cannot decode "
+                                f"{path}: {exc}") from exc
 
-
-def _frame_energy(x: np.ndarray) -> np.ndarray:
-    n = len(x) // FRAME * FRAME
-    e = np.square(x[:n].astype(np.float64)).reshape(-1, FRAME).sum(axis=1)
-    if len(x) > n:
-        e = np.append(e, np.square(x[n:].astype(np.float64)).sum())
-    return e
+    return row_stems(track, read)
 
 
 def _activity(track: Track, vocals: np.ndarray | None, frames: int) -> np.ndarray:
-    """Per-10 ms singing flags: the manifest's labels if any, else an energy gate."""
+    """Per-10 ms singing flags by the one rule (model/audio/activity.py)."""
     if track.vocal_activity is not None:
-        labels = read_activity(track.vocal_activity)
-        # label frame i covers [i*hop, i*hop + 2*hop); sample its centre for each 10 ms frame
-        centres = (np.arange(frames) * FRAME + FRAME // 2) / SR
-        idx = np.clip(((centres - ACTIVITY_HOP_S) / ACTIVITY_HOP_S).round().astype(int), 0,
-                      len(labels) - 1)
-        return labels[idx] if len(labels) else np.zeros(frames, bool)
+        centres = (np.arange(frames) * FRAME + FRAME // 2) / SAMPLE_RATE
+        return labels_at(read_activity(track.vocal_activity), ACTIVITY_HOP_S, centres)
     if vocals is None:
         return np.ones(frames, bool)
-    db = 10 * np.log10(_frame_energy(vocals)[:frames] / FRAME + 1e-12)
-    loud = np.percentile(db, 95)
-    return (db > loud - GATE_DB) & (db > -70)
+    return energy_activity(vocals, frames)
 
 
 @dataclass
@@ -145,22 +121,8 @@ def build_bank(tracks: list[Track], cache_dir: Path, workers: int = 2,
         tmp = Path(cache_dir) / f".{fp}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         _write_cache(tracks, tmp, workers, quiet)
-        _publish(tmp, root)
+        publish_dir(tmp, root)
     return open_bank(root, tracks)
-
-
-def _publish(tmp: Path, root: Path) -> None:
-    """Rename a finished cache into place; another process's finished one wins a tie, and
-    an unfinished one (a crash of an older version) is replaced."""
-    try:
-        os.rename(tmp, root)
-        return
-    except OSError:
-        if (root / "done.json").is_file():
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
-    shutil.rmtree(root, ignore_errors=True)
-    os.rename(tmp, root)
 
 
 def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> None:
@@ -182,7 +144,7 @@ def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> 
         for d, s in zip(decoded, starts, strict=True):
             x = d[stem]
             mm[s:s + len(x)] = x.astype(np.float16)
-            e = _frame_energy(x)
+            e = frame_energy(x)
             energy[s // FRAME:s // FRAME + len(e)] = e
         mm.flush()
         del mm
@@ -194,9 +156,8 @@ def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> 
     np.save(root / "activity.npy", activity)
     np.save(root / "starts.npy", starts)
     np.save(root / "lengths.npy", lengths)
-    tmp = root / "done.json.tmp"
-    tmp.write_text(json.dumps({"tracks": len(tracks), "samples": total, "stems": available}))
-    os.replace(tmp, root / "done.json")
+    atomic_write_text(root / "done.json",
+                      json.dumps({"tracks": len(tracks), "samples": total, "stems": available}))
 
 
 def open_bank(root: Path, tracks: list[Track]) -> Bank:

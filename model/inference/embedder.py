@@ -1,4 +1,4 @@
-"""Inference: waveform or file -> the track embedding of DESIGN.md.
+"""Inference: waveform or file -> the track embedding of docs/design.md.
 
 A track is cut into non-overlapping 1 s chunks (each 5 s block first scaled to unit L2 norm, the
 level the encoder was trained on); the 1280-d backbone outputs of the chunks that hold sound (or
@@ -14,65 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model import backends
 from model import checkpoint as ckpt_io
-from model.audio import SAMPLE_RATE, AudioSource, decode
-from model.backends import Runner
-from model.encoder import EMBED_DIM, CVSMModel
-from model.features import N_MELS, n_frames
-from model.gate import VocalGate
-
-CHUNK = SAMPLE_RATE
-BLOCK = 5 * SAMPLE_RATE
-#: A chunk whose RMS is below this (after block normalisation) holds no sound worth embedding.
-SOUND_RMS = 1e-3 / np.sqrt(BLOCK)
-MIN_TAIL = SAMPLE_RATE // 2
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def normalise_blocks(wave: np.ndarray) -> np.ndarray:
-    """Scale each 5 s block to the RMS of a unit-norm 5 s segment (training's level)."""
-    out = np.zeros_like(wave, dtype=np.float32)
-    target = 1.0 / np.sqrt(BLOCK)
-    for start in range(0, len(wave), BLOCK):
-        block = wave[start:start + BLOCK].astype(np.float64)
-        rms = np.sqrt(np.mean(block**2)) if block.size else 0.0
-        if rms > 1e-7:
-            out[start:start + BLOCK] = block * (target / rms)
-    return out
-
-
-def chunk(wave: np.ndarray) -> np.ndarray:
-    """(n,) -> (chunks, 16000): whole seconds, plus a zero-padded tail of >= 0.5 s."""
-    wave = normalise_blocks(np.asarray(wave, dtype=np.float32))
-    n_full = len(wave) // CHUNK
-    tail = len(wave) - n_full * CHUNK
-    pieces = [wave[: n_full * CHUNK].reshape(n_full, CHUNK)]
-    if tail >= MIN_TAIL or n_full == 0:
-        padded = np.zeros((1, CHUNK), dtype=np.float32)
-        padded[0, :tail] = wave[n_full * CHUNK:]
-        pieces.append(padded)
-    return np.concatenate(pieces)
-
-
-def sound_mask(chunks: np.ndarray) -> np.ndarray:
-    """Chunks with sound in them; all chunks when none passes (a quiet track still embeds)."""
-    rms = np.sqrt(np.mean(chunks.astype(np.float64) ** 2, axis=1))
-    mask = rms > SOUND_RMS
-    return mask if mask.any() else np.ones_like(mask)
-
-
-def pool(chunk_embeddings: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Mean of the selected chunk embeddings, L2-normalised (float32)."""
-    if mask is not None and mask.any():
-        chunk_embeddings = chunk_embeddings[mask]
-    vec = chunk_embeddings.mean(axis=0).astype(np.float32)
-    return vec / max(float(np.linalg.norm(vec)), 1e-12)
+from model.audio.decode import AudioSource, decode
+from model.audio.features import N_MELS, n_frames
+from model.audio.signal import CHUNK, chunk, pool, sound_mask
+from model.encoder import CVSMModel
+from model.facts import EMBED_DIM
+from model.inference import backends
+from model.inference.backends import Runner
+from model.inference.device import resolve_device
+from model.inference.gate import VocalGate
 
 
 @dataclass
@@ -80,9 +31,9 @@ class Embedder:
     """A loaded backbone ready to embed; build it with `from_checkpoint`.
 
     The log-mel front end always runs in torch (exact, a small share of the time); the backbone
-    runs through `runner` when one is set (ONNX Runtime on CPU, model/backends.py) and through
-    the torch module otherwise, which stays the reference. With a `gate`, chunks judged to hold
-    no singing skip the backbone altogether (model/gate.py).
+    runs through `runner` when one is set (ONNX Runtime on CPU, model/inference/backends.py)
+    and through the torch module otherwise, which stays the reference. With a `gate`, chunks
+    judged to hold no singing skip the backbone altogether (model/inference/gate.py).
     """
 
     model: CVSMModel

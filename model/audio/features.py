@@ -1,4 +1,4 @@
-"""The COLA log-mel front end (DESIGN.md), as a batched torch module on any device.
+"""The COLA log-mel front end (docs/design.md), as a batched torch module on any device.
 
 25 ms Hann window (400), 10 ms hop (160), FFT 1024, no centring, magnitude, 64 HTK mel bands
 60-7800 Hz, clipped to [1e-5, 1e8], natural log: one second (16,000 samples) gives 98 x 64.
@@ -14,7 +14,8 @@ import torch
 import torchaudio
 from torch import nn
 
-SAMPLE_RATE = 16_000
+from model.audio.signal import SAMPLE_RATE
+
 WIN_LENGTH = 400
 HOP_LENGTH = 160
 N_FFT = 1024
@@ -23,7 +24,6 @@ F_MIN = 60.0
 F_MAX = 7800.0
 CLIP_MIN = 1e-5
 CLIP_MAX = 1e8
-CHUNK = SAMPLE_RATE  # the encoder sees one second at a time
 _PAD = (N_FFT - WIN_LENGTH) // 2
 
 

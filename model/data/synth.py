@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from model.manifest import ACTIVITY_HOP_S, write_manifest
+from model.audio.signal import SAMPLE_RATE
+from model.data.manifest import ACTIVITY_HOP_S, write_manifest
 
-SR = 16_000
 #: (F1..F4) of five vowels for an average adult vocal tract, Hz.
 VOWELS = np.array([
     [730, 1090, 2440, 3400],  # a
@@ -87,7 +87,7 @@ def _envelope(freqs: np.ndarray, formants: np.ndarray) -> np.ndarray:
 def sing(singer: Singer, song: Song, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Vocal stem and its per-sample singing mask."""
     rng = np.random.default_rng([seed, 3, hash((singer.name, song.name)) % 2**31])
-    n = int(seconds * SR)
+    n = int(seconds * SAMPLE_RATE)
     f0 = np.zeros(n)
     vowel = np.zeros((n, 4))
     amp = np.zeros(n)
@@ -96,7 +96,7 @@ def sing(singer: Singer, song: Song, seconds: float, seed: int) -> tuple[np.ndar
     while t < seconds - 0.3:
         for _ in range(int(rng.integers(3, 7))):  # one phrase
             dur = beat * rng.choice([0.5, 1.0, 1.5, 2.0])
-            a, b = int(t * SR), min(n, int((t + dur) * SR))
+            a, b = int(t * SAMPLE_RATE), min(n, int((t + dur) * SAMPLE_RATE))
             if b - a < 400:
                 break
             step = song.melody[note % len(song.melody)]
@@ -108,11 +108,11 @@ def sing(singer: Singer, song: Song, seconds: float, seed: int) -> tuple[np.ndar
             t, note = t + dur, note + 1
         t += rng.uniform(0.4, 1.2)  # breath between phrases
     voiced = amp > 0
-    time = np.arange(n) / SR
+    time = np.arange(n) / SAMPLE_RATE
     vib = singer.vib_depth * np.sin(2 * np.pi * singer.vib_rate * time + rng.uniform(0, 6))
     drift = np.cumsum(rng.normal(0, singer.jitter, n)) * 0.02
     f = np.where(voiced, f0, singer.f0) * 2 ** ((vib + np.clip(drift, -0.5, 0.5)) / 12)
-    phase = 2 * np.pi * np.cumsum(f) / SR
+    phase = 2 * np.pi * np.cumsum(f) / SAMPLE_RATE
     voice = np.zeros(n)
     for k in range(1, int(7800 / singer.f0 * 1.2)):
         fk = k * f
@@ -126,13 +126,13 @@ def sing(singer: Singer, song: Song, seconds: float, seed: int) -> tuple[np.ndar
 def accompany(song: Song, seconds: float, seed: int) -> np.ndarray:
     """Chords, bass and drums for `song` (the same for every singer of it)."""
     rng = np.random.default_rng([seed, 4, int(song.name[4:])])
-    n = int(seconds * SR)
-    time = np.arange(n) / SR
+    n = int(seconds * SAMPLE_RATE)
+    time = np.arange(n) / SAMPLE_RATE
     beat = 60.0 / song.tempo
     bar = 4 * beat
     out = np.zeros(n)
     for i, start in enumerate(np.arange(0, seconds, bar)):
-        a, b = int(start * SR), min(n, int((start + bar) * SR))
+        a, b = int(start * SAMPLE_RATE), min(n, int((start + bar) * SAMPLE_RATE))
         tt = time[a:b] - start
         degree = int(song.chords[i % len(song.chords)])
         decay = np.exp(-tt / song.sustain)
@@ -144,22 +144,22 @@ def accompany(song: Song, seconds: float, seed: int) -> np.ndarray:
         bass = song.root * 2 ** (SCALE[degree] / 12) / 2
         out[a:b] += 0.25 * np.sin(2 * np.pi * bass * tt) * np.exp(-(tt % beat) / 0.4)
     for k, start in enumerate(np.arange(0, seconds, beat / 2)):
-        a = int(start * SR)
-        length = min(n - a, int(0.25 * SR))
-        tt = np.arange(length) / SR
+        a = int(start * SAMPLE_RATE)
+        length = min(n - a, int(0.25 * SAMPLE_RATE))
+        tt = np.arange(length) / SAMPLE_RATE
         if k % 4 == 0:  # kick
             out[a:a + length] += song.drums * 0.6 * np.sin(
                 2 * np.pi * (50 + 100 * np.exp(-tt / 0.03)) * tt) * np.exp(-tt / 0.08)
         elif k % 4 == 2:  # snare
             out[a:a + length] += song.drums * 0.3 * rng.normal(0, 1, length) * np.exp(-tt / 0.05)
-        hat = min(length, int(0.03 * SR))
+        hat = min(length, int(0.03 * SAMPLE_RATE))
         out[a:a + hat] += song.drums * 0.05 * np.diff(rng.normal(0, 1, hat + 1))
     return (0.4 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
 
 
 def activity_frames(voiced: np.ndarray) -> np.ndarray:
     """Per-sample mask -> 40 ms frames with a 20 ms hop, as MIR-1K's vocal-nonvocal files."""
-    hop, win = int(ACTIVITY_HOP_S * SR), int(2 * ACTIVITY_HOP_S * SR)
+    hop, win = int(ACTIVITY_HOP_S * SAMPLE_RATE), int(2 * ACTIVITY_HOP_S * SAMPLE_RATE)
     count = max(1, 1 + (len(voiced) - win) // hop)
     return np.array([voiced[i * hop:i * hop + win].mean() > 0.5 for i in range(count)])
 
@@ -180,9 +180,10 @@ def generate(out: Path, singers: int, songs: int, seconds: float = 8.0, seed: in
         acc = backing[tune.name]
         files = {"vocals": f"audio/{tid}_vocals.wav", "accompaniment": f"audio/{tid}_acc.wav",
                  "mixture": f"audio/{tid}_mix.wav", "vocal_activity": f"audio/{tid}.vocal"}
-        sf.write(out / files["vocals"], vocals, SR, subtype="PCM_16")
-        sf.write(out / files["accompaniment"], acc, SR, subtype="PCM_16")
-        sf.write(out / files["mixture"], np.clip(vocals + acc, -1, 1), SR, subtype="PCM_16")
+        sf.write(out / files["vocals"], vocals, SAMPLE_RATE, subtype="PCM_16")
+        sf.write(out / files["accompaniment"], acc, SAMPLE_RATE, subtype="PCM_16")
+        sf.write(out / files["mixture"], np.clip(vocals + acc, -1, 1), SAMPLE_RATE,
+                 subtype="PCM_16")
         flags = activity_frames(voiced).astype(int)
         (out / files["vocal_activity"]).write_text("\n".join(map(str, flags)) + "\n")
         rows.append({"track_id": tid, "artist": voice.name, "gender": voice.gender,

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from model.pairs import SYSTEMS, PairConfig
+from model.training.pairs import SYSTEMS, PairConfig
 
 
 @dataclass
@@ -31,7 +31,8 @@ class TrainConfig:
     val_artists: list[str] = field(default_factory=list)
     val_fraction: float = 0.1
     #: Loss = contrastive_weight * contrastive + kd_weight * distillation toward a frozen speaker
-    #: encoder's embedding of the clean vocals (model/teacher.py); kd_weight 0 = no teacher.
+    #: encoder's embedding of the clean vocals (model/training/teacher.py); kd_weight 0 = no
+    #: teacher.
     contrastive_weight: float = 1.0
     kd_weight: float = 0.0
     #: Seconds of vocals around a crop's centre whose teacher windows make its target.

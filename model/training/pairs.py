@@ -1,4 +1,4 @@
-"""Anchor/positive sampling for the six systems of the paper (DESIGN.md's table).
+"""Anchor/positive sampling for the six systems of the paper (docs/design.md's table).
 
 Indices, offsets and gains are drawn with numpy from a per-step generator (so a resumed run
 draws exactly what an uninterrupted one would); the audio is gathered and mixed as batched
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.bank import Bank
+from model.audio.signal import SAMPLE_RATE
+from model.training.bank import Bank
 
-SR = 16_000
-CROP = SR
-SEGMENT = 5 * SR
+CROP = SAMPLE_RATE
+SEGMENT = 5 * SAMPLE_RATE
 #: A 5 s stem window quieter than this RMS is treated as absent (no division by ~0).
 SILENT_RMS = 1e-4
 

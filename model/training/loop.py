@@ -1,7 +1,8 @@
 """Contrastive training loop (nanoGPT style): one file, one checkpoint, exact resume.
 
 The loss is the contrastive one of the chosen system, optionally plus distillation toward a
-frozen speaker encoder (cfg.kd_weight; targets precomputed with the bank, model/teacher.py).
+frozen speaker encoder (cfg.kd_weight; targets precomputed with the bank,
+model/training/teacher.py).
 A run may start from other weights (cfg.init: fine-tuning) and read several manifests.
 Each step's randomness (which pairs, stochastic depth) is derived from (seed, step, rank), so a
 run resumed from its last checkpoint draws exactly what an uninterrupted run would. bf16
@@ -11,8 +12,6 @@ autocast on CUDA, optional torch.compile, DDP when launched by torchrun (RANK/WO
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,12 +24,14 @@ from torch import nn
 from tqdm import tqdm
 
 from model import checkpoint as ckpt_io
-from model.bank import Bank, build_bank
-from model.config import TrainConfig
+from model.data.manifest import Track, check_tracks, read_manifests
 from model.encoder import CVSMModel
-from model.manifest import Track, check_tracks, read_manifests
-from model.pairs import CROP, SYSTEMS, Batch, PairSampler
-from model.teacher import Teacher, TeacherTargets
+from model.files import atomic_copy
+from model.inference.device import resolve_device
+from model.training.bank import Bank, build_bank
+from model.training.config import TrainConfig
+from model.training.pairs import CROP, SYSTEMS, Batch, PairSampler
+from model.training.teacher import Teacher, TeacherTargets
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,12 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------------
 
     def _device(self, name: str) -> torch.device:
-        if name == "auto":
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        if name == "cuda" and self.dist.world > 1:
+        """`name` ("auto" = CUDA when present); a torchrun rank gets its local GPU."""
+        device = resolve_device(name)
+        if device.type == "cuda" and self.dist.world > 1:
             torch.cuda.set_device(self.dist.local_rank)
             return torch.device("cuda", self.dist.local_rank)
-        return torch.device(name)
+        return device
 
     def _init_process_group(self) -> None:
         """Join the torchrun job (before any shared work, so ranks can wait for each other)."""
@@ -141,7 +142,7 @@ class Trainer:
         bank = build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
         if not self.cfg.distils:
             return bank, None
-        from model.teacher import ResemblyzerTeacher, build_targets
+        from model.training.teacher import ResemblyzerTeacher, build_targets
 
         if "vocals" not in bank.stems:
             raise ValueError("distillation needs vocals stems (the teacher hears clean vocals)")
@@ -358,11 +359,10 @@ class Trainer:
         }
         ckpt_io.atomic_save(state, self.out / "last.pt")
         if improved:
-            shutil.copyfile(self.out / "last.pt", self.out / ".best.tmp")
-            os.replace(self.out / ".best.tmp", self.out / "best.pt")
+            atomic_copy(self.out / "last.pt", self.out / "best.pt")
 
     def _finish(self, summary: dict[str, Any]) -> None:
-        from model.plots import plot_training_curves
+        from model.training.plots import plot_training_curves
 
         plot_training_curves(self.out / "metrics.jsonl", self.out / "curves.png",
                              title=self.cfg.name)
