@@ -38,3 +38,10 @@ def mir1k_manifest() -> Path:
     if not MIR1K.is_file():
         pytest.skip("../shared/data/mir1k-dev is not present")
     return MIR1K
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reads MIR-1K dev `mir1k`, so `-m "not mir1k"` leaves them out."""
+    for item in items:
+        if "mir1k_manifest" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mir1k)

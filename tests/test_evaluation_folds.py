@@ -15,7 +15,7 @@ import soundfile as sf
 
 from app.cli import main
 from model.audio.signal import SAMPLE_RATE as SR
-from model.data.manifest import Track, read_manifest
+from model.data.manifest import ManifestTrack, read_manifest
 from model.data.synth import make_singer, make_song, sing
 from model.evaluation.data import load_corpus, load_track, read_audio
 from model.evaluation.folds import FOLDS, MIR1K_A, MIR1K_B, fold_singers
@@ -113,7 +113,7 @@ def test_vocals_only_row_is_its_own_mixture(tmp_path) -> None:
     wave, _ = sing(make_singer(0, 1), make_song(0, 1), 2.5, 1)
     path = tmp_path / "take.wav"
     sf.write(path, wave, SR, subtype="PCM_16")
-    track = Track(track_id="take", artist="a", row=2, vocals=path)
+    track = ManifestTrack(track_id="take", artist="a", row=2, vocals=path)
     assert track.mixture is None and track.accompaniment is None and track.vocals is not None
     ev = load_track(track)
     assert ev.vocals is not None and np.array_equal(ev.mixture, ev.vocals)

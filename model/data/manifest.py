@@ -27,7 +27,7 @@ class ManifestError(ValueError):
 
 
 @dataclass(frozen=True)
-class Track:
+class ManifestTrack:
     """One manifest row. `row` is the CSV line number, for error messages."""
 
     track_id: str
@@ -64,7 +64,7 @@ def _resolve(base: Path, value: str) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-def _row_to_track(base: Path, row: dict[str, str], line: int, where: str) -> Track:
+def _row_to_track(base: Path, row: dict[str, str], line: int, where: str) -> ManifestTrack:
     tid = row.get("track_id", "").strip()
     if not tid:
         raise ManifestError(f"{where}: row {line}: empty track_id")
@@ -73,13 +73,13 @@ def _row_to_track(base: Path, row: dict[str, str], line: int, where: str) -> Tra
         raise ManifestError(
             f"{where}: row {line} ({tid}): needs a mixture, vocals + accompaniment, or vocals")
     extra = {k: v for k, v in row.items() if k not in KNOWN and v is not None}
-    return Track(track_id=tid, artist=(row.get("artist") or "").strip(), row=line,
-                 gender=(row.get("gender") or "").strip().lower(),
-                 song=(row.get("song") or "").strip(), title=(row.get("title") or "").strip(),
-                 extra=extra, **paths)
+    return ManifestTrack(track_id=tid, artist=(row.get("artist") or "").strip(), row=line,
+                         gender=(row.get("gender") or "").strip().lower(),
+                         song=(row.get("song") or "").strip(),
+                         title=(row.get("title") or "").strip(), extra=extra, **paths)
 
 
-def read_manifest(path: str | Path) -> list[Track]:
+def read_manifest(path: str | Path) -> list[ManifestTrack]:
     """Parse a manifest CSV; raises ManifestError naming the row for malformed rows."""
     path = Path(path)
     if not path.is_file():
@@ -91,7 +91,7 @@ def read_manifest(path: str | Path) -> list[Track]:
         names = [ALIASES.get(n.strip(), n.strip()) for n in reader.fieldnames]
         if "track_id" not in names:
             raise ManifestError(f"{path}: header needs a track_id (or clip_id) column")
-        tracks: list[Track] = []
+        tracks: list[ManifestTrack] = []
         seen: dict[str, int] = {}
         for line, raw in enumerate(reader, start=2):
             row = {names[i]: v for i, v in enumerate(raw.values()) if i < len(names)}
@@ -106,11 +106,11 @@ def read_manifest(path: str | Path) -> list[Track]:
     return tracks
 
 
-def read_manifests(paths: list[str | Path] | str | Path) -> list[Track]:
+def read_manifests(paths: list[str | Path] | str | Path) -> list[ManifestTrack]:
     """Rows of several manifests, in order; a track_id may appear in only one of them."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    tracks: list[Track] = []
+    tracks: list[ManifestTrack] = []
     first: dict[str, Path] = {}
     for path in paths:
         for t in read_manifest(path):
@@ -122,7 +122,7 @@ def read_manifests(paths: list[str | Path] | str | Path) -> list[Track]:
     return tracks
 
 
-def check_tracks(tracks: list[Track], *, need_stems: bool, need_artist: bool,
+def check_tracks(tracks: list[ManifestTrack], *, need_stems: bool, need_artist: bool,
                  where: str = "manifest", allow_vocals_only: bool = False) -> None:
     """Fail before any work starts if a row lacks a file, stems or an artist it needs
     (`allow_vocals_only`: a row of vocals alone is fine for systems that mix their own)."""

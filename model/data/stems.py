@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data.manifest import Track
+from model.data.manifest import ManifestTrack
 
 
 def trimmed(stems: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -26,7 +26,7 @@ def sum_stems(stems: Sequence[np.ndarray]) -> np.ndarray:
     return np.sum(trimmed(stems), axis=0, dtype=np.float32)
 
 
-def row_stems(track: Track, read: Callable[[Path], np.ndarray]) -> dict[str, np.ndarray]:
+def row_stems(track: ManifestTrack, read: Callable[[Path], np.ndarray]) -> dict[str, np.ndarray]:
     """A manifest row's stems, decoded by `read`, all of one length: "mixture" always (the
     row's mixture file if given, else vocals + accompaniment), "vocals" and "accompaniment"
     when the row has vocals (a vocals-only row gets a silent accompaniment)."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from model.audio.activity import FRAME, chunk_share, energy_activity
 from model.audio.signal import SAMPLE_RATE, n_chunks
-from model.data.manifest import ACTIVITY_HOP_S, Track, read_activity, read_manifest
+from model.data.manifest import ACTIVITY_HOP_S, ManifestTrack, read_activity, read_manifest
 from model.data.stems import row_stems
 
 
@@ -43,7 +43,7 @@ def read_audio(path: Path) -> np.ndarray:
     return load(path, max_seconds=3600.0, allow_silent=True)
 
 
-def sung_chunks(track: Track, vocals: np.ndarray | None, count: int) -> np.ndarray:
+def sung_chunks(track: ManifestTrack, vocals: np.ndarray | None, count: int) -> np.ndarray:
     """Per-chunk singing flags by the one vocal-activity rule (model/audio/activity.py): the
     row's labels, else the energy rule on its vocals; every chunk when neither says anything
     (instrumental-only tracks stay embeddable)."""
@@ -59,7 +59,7 @@ def sung_chunks(track: Track, vocals: np.ndarray | None, count: int) -> np.ndarr
     return voiced if voiced.any() else np.ones(count, dtype=bool)
 
 
-def load_track(track: Track) -> EvalTrack:
+def load_track(track: ManifestTrack) -> EvalTrack:
     """Decode one manifest row (model/data/stems.py: the mixture file, or vocals +
     accompaniment; a vocals-only row, an a cappella take, is its own mixture, so a corpus of
     isolated voices is scored by the same code: mix->mix then equals vocals->vocals)."""
@@ -70,8 +70,8 @@ def load_track(track: Track) -> EvalTrack:
                      voiced)
 
 
-def select(tracks: list[Track], artists: Iterable[str] | None = None,
-           exclude: Iterable[str] | None = None) -> list[Track]:
+def select(tracks: list[ManifestTrack], artists: Iterable[str] | None = None,
+           exclude: Iterable[str] | None = None) -> list[ManifestTrack]:
     """Keep only `artists` (if given) and drop `exclude`: singer-disjoint evaluation."""
     keep = set(artists) if artists else None
     drop = set(exclude or ())

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from model.audio.activity import FRAME, energy_activity, frame_energy, labels_at
 from model.audio.signal import SAMPLE_RATE
-from model.data.manifest import ACTIVITY_HOP_S, ManifestError, Track, read_activity
+from model.data.manifest import ACTIVITY_HOP_S, ManifestError, ManifestTrack, read_activity
 from model.data.stems import row_stems
 from model.files import atomic_write_text, publish_dir
 
@@ -33,7 +33,7 @@ STEMS = ("vocals", "accompaniment", "mixture")
 MIN_TRACK_S = 1.0
 
 
-def data_fingerprint(tracks: list[Track]) -> str:
+def data_fingerprint(tracks: list[ManifestTrack]) -> str:
     """Hash of what training reads: ids, labels and each file's size and mtime."""
     h = hashlib.sha256()
     for t in tracks:
@@ -45,7 +45,7 @@ def data_fingerprint(tracks: list[Track]) -> str:
     return h.hexdigest()[:16]
 
 
-def _decode_track(track: Track) -> dict[str, np.ndarray]:
+def _decode_track(track: ManifestTrack) -> dict[str, np.ndarray]:
     """Decode one row's stems (model/data/stems.py: mixture = vocals + accompaniment when not
     given; a vocals-only row is its own mixture over a silent accompaniment)."""
     from model.audio.decode import AudioError, load
@@ -60,7 +60,7 @@ def _decode_track(track: Track) -> dict[str, np.ndarray]:
     return row_stems(track, read)
 
 
-def _activity(track: Track, vocals: np.ndarray | None, frames: int) -> np.ndarray:
+def _activity(track: ManifestTrack, vocals: np.ndarray | None, frames: int) -> np.ndarray:
     """Per-10 ms singing flags by the one rule (model/audio/activity.py)."""
     if track.vocal_activity is not None:
         centres = (np.arange(frames) * FRAME + FRAME // 2) / SAMPLE_RATE
@@ -75,7 +75,7 @@ class Bank:
     """Decoded training audio: stems, per-frame energy cumsums, activity, track table."""
 
     root: Path
-    tracks: list[Track]
+    tracks: list[ManifestTrack]
     starts: np.ndarray    # sample offset of each track (multiple of FRAME)
     lengths: np.ndarray   # samples
     stems: dict[str, np.ndarray]       # float16 memmaps, one per available stem
@@ -110,7 +110,7 @@ class Bank:
         self._activity_cum = np.concatenate([[0], np.cumsum(self.activity, dtype=np.int64)])
 
 
-def build_bank(tracks: list[Track], cache_dir: Path, workers: int = 2,
+def build_bank(tracks: list[ManifestTrack], cache_dir: Path, workers: int = 2,
                quiet: bool = False) -> Bank:
     """Decode `tracks` into `cache_dir/<fingerprint>` once; later calls just open it."""
     fp = data_fingerprint(tracks)
@@ -125,7 +125,7 @@ def build_bank(tracks: list[Track], cache_dir: Path, workers: int = 2,
     return open_bank(root, tracks)
 
 
-def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> None:
+def _write_cache(tracks: list[ManifestTrack], root: Path, workers: int, quiet: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
     decoded: list[dict[str, np.ndarray]] = []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -160,7 +160,7 @@ def _write_cache(tracks: list[Track], root: Path, workers: int, quiet: bool) -> 
                       json.dumps({"tracks": len(tracks), "samples": total, "stems": available}))
 
 
-def open_bank(root: Path, tracks: list[Track]) -> Bank:
+def open_bank(root: Path, tracks: list[ManifestTrack]) -> Bank:
     meta = json.loads((root / "done.json").read_text())
     stems = {s: np.load(root / f"{s}.npy", mmap_mode="r") for s in meta["stems"]}
     energy = {s: np.concatenate([[0.0], np.cumsum(np.load(root / f"{s}_energy.npy"))])

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model import checkpoint as ckpt_io
-from model.data.manifest import Track, check_tracks, read_manifests
+from model.data.manifest import ManifestTrack, check_tracks, read_manifests
 from model.encoder import CVSMModel
 from model.files import atomic_copy
 from model.inference.device import resolve_device
@@ -122,7 +122,7 @@ class Trainer:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend=backend)
 
-    def _data(self, tracks: list[Track], cache_dir: Path, workers: int,
+    def _data(self, tracks: list[ManifestTrack], cache_dir: Path, workers: int,
               teacher: Teacher | None) -> tuple[Bank, TeacherTargets | None]:
         """The decoded stems (and teacher targets when distilling): under DDP the first
         process of each node builds them while the others wait, instead of every process
@@ -137,7 +137,7 @@ class Trainer:
             if self.dist.world > 1:
                 torch.distributed.barrier()
 
-    def _build_data(self, tracks: list[Track], cache_dir: Path, workers: int,
+    def _build_data(self, tracks: list[ManifestTrack], cache_dir: Path, workers: int,
                     teacher: Teacher | None, quiet: bool) -> tuple[Bank, TeacherTargets | None]:
         bank = build_bank(tracks, cache_dir, workers=workers, quiet=quiet)
         if not self.cfg.distils:
