@@ -1,5 +1,15 @@
 """Subcommands of `cvsm`; each module exposes `register(subparsers)` and sets `handler`."""
 
-from app.commands import evaluate, fold_data, index_catalog, merge, migrate, serve, synth, train
+from app.commands import (
+    calibrate,
+    evaluate,
+    fold_data,
+    index_catalog,
+    merge,
+    migrate,
+    serve,
+    synth,
+    train,
+)
 
-COMMANDS = [synth, train, evaluate, fold_data, index_catalog, merge, migrate, serve]
+COMMANDS = [synth, train, evaluate, calibrate, fold_data, index_catalog, merge, migrate, serve]

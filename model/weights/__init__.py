@@ -1,10 +1,13 @@
-"""The bundled default model (see README.md beside it) and its optional vocal gate."""
+"""The bundled default model (see README.md beside it), its optional vocal gate and its
+score calibration."""
 
 from pathlib import Path
 
 DEFAULT_CHECKPOINT = Path(__file__).with_name("cvsm-default.pt")
 #: The vocal-activity gate trained for it (model/inference/gate.py).
 DEFAULT_GATE = Path(__file__).with_name("vocal-gate.json")
+#: Its cosine -> P(same singer) curve, fitted on unseen singers (`cvsm calibrate`).
+DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 
 
 def default_checkpoint() -> Path:
