@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 #: Parser default listing the Settings fields a command's flags may set.
 FIELDS = "setting_fields"
-_FIELD, _DEFAULT_TEXT = "setting_field", "setting_default_text"
+#: Attributes of a Settings-backed argparse action: its field, help text and shown default.
+_FIELD, _HELP, _DEFAULT_TEXT = "setting_field", "setting_help", "setting_default_text"
 
 
 class LazyChoices:
@@ -53,8 +54,7 @@ class SettingsHelpFormatter(argparse.HelpFormatter):
         field = getattr(action, _FIELD, None)
         if field is None:
             return super()._get_help_string(action)
-        return setting_help(field, getattr(action, "setting_help", None),
-                            getattr(action, _DEFAULT_TEXT, None))
+        return setting_help(field, getattr(action, _HELP), getattr(action, _DEFAULT_TEXT))
 
 
 def setting_help(field: str, text: str | None = None, default_text: str | None = None) -> str:
@@ -78,9 +78,8 @@ def add_setting(parser: argparse.ArgumentParser, *flags: str, field: str,
     default shown."""
     action = parser.add_argument(*flags, dest=field, default=argparse.SUPPRESS,
                                  help=field, **kwargs)
-    action.setting_help = help
-    setattr(action, _FIELD, field)
-    setattr(action, _DEFAULT_TEXT, default_text)
+    for name, value in ((_FIELD, field), (_HELP, help), (_DEFAULT_TEXT, default_text)):
+        setattr(action, name, value)
     parser.set_defaults(**{FIELDS: (*(parser.get_default(FIELDS) or ()), field)})
     return action
 
