@@ -1,4 +1,8 @@
-"""`cvsm` command line: one subcommand per module in app/commands (each has `register`)."""
+"""`cvsm` command line: one subcommand per module in app/commands (each has `register`).
+
+The command modules import torch, FAISS, SQLAlchemy and FastAPI inside their `run`, so
+`cvsm --help` and `cvsm --version` answer without loading them.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from app.commands import COMMANDS
-
-VERSION = "0.1.0"
+from model.version import VERSION
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,11 +32,11 @@ from app.state import ServiceState
 from index.catalog import Catalog, ModelMismatchError
 from model.inference.backends import torch_threads_for
 from model.inference.embedder import Embedder
+from model.version import VERSION
 from model.weights import default_checkpoint
 
 log = logging.getLogger("cvsm.app")
 STATIC = Path(__file__).with_name("static")
-VERSION = "0.1.0"
 #: Longest wait between attempts to open an unreachable catalog at start-up.
 OPEN_RETRY_MAX_S = 5.0
 

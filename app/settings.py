@@ -1,34 +1,42 @@
-"""Service settings: the only place that reads the environment (CVSM_* variables and .env).
+"""Settings of the service and of every `cvsm` command that shares its options: the only place
+that reads the environment (CVSM_* variables and .env).
 
-Everything else receives a `Settings` instance, so tests build one directly and never touch
-`os.environ`; the lower layers (index/, model/) take plain arguments.
+Precedence: command-line flag > `CVSM_<FIELD>` variable > `.env` file in the working directory >
+the default here. The commands pass only the flags the user gave (app/commands/options.py), so
+`cvsm index`, `cvsm merge`, `cvsm migrate` and `cvsm serve` resolve the data dir, database, model,
+device, backend and vocal gate alike. Everything else receives a `Settings` instance, so tests
+build one directly and never touch `os.environ`; the lower layers (index/, model/) take plain
+arguments.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Configuration of `cvsm serve` and `create_app`; every field is `CVSM_<NAME>`."""
+    """Configuration of `create_app` and the `cvsm` commands; every field is `CVSM_<NAME>`."""
 
     model_config = SettingsConfigDict(env_prefix="CVSM_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="catalog files, FAISS index, SQLite file")
-    database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir")
-    checkpoint: Path | None = Field(None, description="model file; default: the bundled one")
-    index_factory: str | None = Field(None, description="FAISS type, e.g. HNSW32,Flat; default "
-                                      "chosen by catalog size")
-    device: str = "cpu"
-    backend: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$",
-                         description="backbone runtime: auto (ONNX Runtime on CPU, torch on "
-                         "GPU), torch (reference), onnx, onnx-int8")
+    data_dir: Path = Field(Path("data"), description="catalog folder: FAISS index, SQLite "
+                           "file, uploaded audio")
+    database_url: str = Field("", description="SQLAlchemy URL of the catalog database; empty: "
+                              "the SQLite file cvsm.db in the data dir")
+    checkpoint: Path | None = Field(None, description="model file (inference export or "
+                                    "training checkpoint); unset: the bundled model")
+    index_factory: str | None = Field(None, description="FAISS index type, e.g. HNSW32,Flat; "
+                                      "unset: chosen by catalog size")
+    device: str = Field("auto", description="torch device the model runs on: auto (CUDA when "
+                        "present, else CPU), cpu, cuda, cuda:1, ...")
+    backend: str = Field("auto", description="backbone runtime: auto (ONNX Runtime on CPU, "
+                         "torch on GPU), torch (reference), onnx, onnx-int8")
     vocal_gate: bool = Field(False, description="skip the backbone on chunks without singing "
-                             "(model/inference/gate.py); changes the vectors, so the catalog "
-                             "re-embeds")
+                             "(model/inference/gate.py); changes the vectors, so index and "
+                             "service must agree")
     onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
                                         "folder is read-only; default data_dir/models/onnx")
     host: str = "127.0.0.1"
@@ -52,12 +60,23 @@ class Settings(BaseSettings):
     demo_singers: int = 6
     demo_songs: int = 4
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from model.inference.backends import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+        return value
+
     @property
     def db_url(self) -> str:
-        """The configured URL, or an SQLite file inside data_dir."""
+        """The configured URL, or the default SQLite file inside data_dir (`index.db`)."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'cvsm.db').resolve()}"
+        from index.db import sqlite_url  # SQLAlchemy loads only when a URL is needed
+
+        return sqlite_url(self.data_dir)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from model.files import atomic_write_bytes
+from model.version import VERSION as CODE_VERSION
 
-CODE_VERSION = "0.1.0"
 BACKBONE_PREFIXES = ("backbone.",)
 
 

@@ -1,6 +1,7 @@
 import hashlib
 import subprocess
 import sys
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -79,7 +80,7 @@ def test_manifest_errors_name_the_row(tmp_path) -> None:
 def test_cli_version_and_help(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "app.cli", "--version"], capture_output=True,
                          text=True, check=True)
-    assert out.stdout.strip() == "cvsm 0.1.0"
+    assert out.stdout.strip() == f"cvsm {metadata.version('cvsm')}"
     out = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True,
                          text=True, check=True)
     assert "synth" in out.stdout

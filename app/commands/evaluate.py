@@ -9,29 +9,30 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from model.evaluation.baselines import BASELINES, BaselineUnavailable, baseline_system
-from model.evaluation.data import load_corpus, without_artists
-from model.evaluation.folds import FOLDS, fold_singers
-from model.evaluation.report import write_report, write_summary
-from model.evaluation.run import EvalConfig, score_system
-from model.evaluation.systems import checkpoint_system, train_artists
+from app.commands.options import (
+    LazyChoices,
+    SettingsHelpFormatter,
+    add_device_option,
+    settings_from,
+)
+from model.evaluation.folds import FOLDS, fold_singers  # stdlib only; the rest loads in run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score checkpoints/baselines with the paper's protocol")
+    p = sub.add_parser("evaluate", help="score checkpoints/baselines with the paper's protocol",
+                       formatter_class=SettingsHelpFormatter)
     p.add_argument("--checkpoint", type=Path, nargs="+", default=[], metavar="PT",
                    help="training checkpoints or inference exports (several share one data load)")
     p.add_argument("--embedding", nargs="+", default=["auto"],
                    choices=["auto", "backbone", "kd"],
                    help="which output of each checkpoint to score (auto: what it serves); "
                         "several = each checkpoint once per choice it has")
-    p.add_argument("--baseline", nargs="+", default=[], choices=BASELINES,
-                   help="reference systems scored by the same harness")
+    p.add_argument("--baseline", nargs="+", default=[], metavar="NAME",
+                   choices=LazyChoices("model.evaluation.baselines", "BASELINES"),
+                   help="reference systems scored by the same harness: %(choices)s")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV (docs/manifest.md)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--device", default="auto", help="encoder device: auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--probe-device", default="cpu",
                    help="linear probes' device (cpu: batch-64 steps are launch-bound on a GPU)")
     p.add_argument("--workers", type=int, default=None,
@@ -65,6 +66,9 @@ def chosen_artists(args: argparse.Namespace) -> list[str]:
 
 def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
     """(kind, system) in command-line order; a missing optional baseline is reported, skipped."""
+    from model.evaluation.baselines import BaselineUnavailable, baseline_system
+    from model.evaluation.systems import checkpoint_system
+
     systems: list[tuple[str, object]] = []
     for path in args.checkpoint:
         for embedding in args.embedding:
@@ -93,6 +97,13 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model.evaluation.data import load_corpus, without_artists
+    from model.evaluation.report import write_report, write_summary
+    from model.evaluation.run import EvalConfig, score_system
+    from model.evaluation.systems import train_artists
+
     if not args.checkpoint and not args.baseline:
         print("give --checkpoint and/or --baseline", file=sys.stderr)
         return 2
@@ -105,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig.make(args.quick, args.seeds, args.episodes, args.probe_device,
                              min(workers, args.seeds or 5))
     try:
-        systems = _systems(args, args.device)
+        systems = _systems(args, settings_from(args).device)
     except ValueError as exc:  # e.g. --embedding kd for a checkpoint without that head
         print(f"error: {exc}", file=sys.stderr)
         return 2

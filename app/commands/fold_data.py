@@ -7,10 +7,6 @@ import argparse
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from model.evaluation.overlay import build_overlay
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fold-data", help="build an evaluation fold's test manifest and audio")
@@ -23,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model.evaluation.overlay import build_overlay
+
     start = time.perf_counter()
     manifest = build_overlay(args.voices, args.accompaniment, args.out,
                              progress=lambda xs: tqdm(xs, desc="overlay", unit="take"))

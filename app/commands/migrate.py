@@ -1,23 +1,27 @@
-"""`cvsm migrate`: bring a database's schema to the latest Alembic revision (idempotent)."""
+"""`cvsm migrate`: bring a database's schema to the latest Alembic revision (idempotent).
+
+The database comes from `Settings` (`--db` > CVSM_DATABASE_URL > .env > SQLite in the data dir).
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from app.commands.options import SettingsHelpFormatter, add_catalog_options, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("migrate", help="upgrade the SQL schema (SQLite or PostgreSQL) to head")
-    p.add_argument("--db", help="SQLAlchemy URL (default: SQLite file in the data dir)")
-    p.add_argument("--data-dir", type=Path, default=Path("data"))
-    p.add_argument("--revision", default="head")
+    p = sub.add_parser("migrate", help="upgrade the SQL schema (SQLite or PostgreSQL) to head",
+                       formatter_class=SettingsHelpFormatter)
+    add_catalog_options(p)
+    p.add_argument("--revision", default="head", help="Alembic revision (default: head)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from index.db import migrate, sqlite_url
+    from index.db import migrate
 
-    url = args.db or sqlite_url(args.data_dir)
+    url = settings_from(args).db_url
     migrate(url, args.revision)
     print(f"database at revision {args.revision}: {url.split('@')[-1]}")
     return 0

@@ -1,43 +1,46 @@
 """`cvsm serve`: migrate, load the model, open the catalog, seed a demo if empty, serve.
 
-Settings come from CVSM_* variables / .env (app/settings.py); the flags here override them.
+Settings come from CVSM_* variables / .env (app/settings.py); the flags here override them,
+the shared ones (data dir, database, model, device, backend, vocal gate) exactly as in
+`cvsm index`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
 
-import uvicorn
+from app.commands.options import (
+    SettingsHelpFormatter,
+    add_catalog_options,
+    add_model_options,
+    add_setting,
+    settings_from,
+)
 
-from app.bootstrap import prepare
-from app.main import create_app
-from app.settings import Settings
-from model.inference.backends import BACKENDS
+__all__ = ["register", "run", "settings_from"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the search service (REST API + web page)")
-    p.add_argument("--host", help="listening address (CVSM_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listening port (CVSM_PORT, default 8000)")
-    p.add_argument("--data-dir", type=Path, help="catalog folder (CVSM_DATA_DIR, default data)")
-    p.add_argument("--checkpoint", type=Path, help="model file (default: the bundled model)")
-    p.add_argument("--no-demo", action="store_true", help="do not seed an empty catalog")
-    p.add_argument("--backend", choices=BACKENDS,
-                   help="inference runtime (CVSM_BACKEND, default auto: ONNX Runtime on CPU)")
+    p = sub.add_parser("serve", help="run the search service (REST API + web page)",
+                       formatter_class=SettingsHelpFormatter)
+    add_setting(p, "--host", field="host", help="listening address")
+    add_setting(p, "--port", field="port", type=int, help="listening port")
+    add_catalog_options(p)
+    add_model_options(p)
+    add_setting(p, "--no-demo", field="seed_demo", action="store_false",
+                help="do not seed an empty catalog with the synthetic demo",
+                default_text="seed it")
     p.set_defaults(handler=run)
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Environment first, then the flags that were given."""
-    overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir,
-                 "checkpoint": args.checkpoint, "seed_demo": False if args.no_demo else None,
-                 "backend": getattr(args, "backend", None)}
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
 def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn  # the service's stack loads only when the command runs
+
+    from app.bootstrap import prepare
+    from app.main import create_app
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings, embedder = prepare(settings_from(args))

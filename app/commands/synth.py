@@ -6,10 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from model.data.synth import generate
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate a synthetic singers corpus with a manifest")
@@ -22,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model.data.synth import generate
+
     start = time.perf_counter()
     manifest = generate(args.out, args.singers, args.songs, args.seconds, args.seed,
                         progress=lambda items: tqdm(items, desc="synth", unit="track"))

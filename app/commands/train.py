@@ -7,21 +7,19 @@ import json
 import os
 from pathlib import Path
 
-from model.data.manifest import ManifestError
-from model.training.config import load_config
-from model.training.loop import Trainer, dist_from_env
-from model.training.teacher import TeacherUnavailable
+from app.commands.options import SettingsHelpFormatter, add_device_option, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the encoder (any of the six systems)")
+    p = sub.add_parser("train", help="train the encoder (any of the six systems)",
+                       formatter_class=SettingsHelpFormatter)
     p.add_argument("--config", type=Path, required=True, help="configs/<system>.toml")
     p.add_argument("--data", type=Path, required=True, action="append",
                    help="manifest CSV; repeat to train on several (e.g. MIR-1K + isolated voices)")
     p.add_argument("--init", type=Path,
                    help="start from these weights (checkpoint or export): fine-tuning")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
     p.add_argument("--steps", type=int, help="train until this step (default: the config's)")
     p.add_argument("--batch-size", type=int, help="override the config's batch size")
     p.add_argument("--val-artists", help="comma-separated singers held out for validation")
@@ -36,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from model.data.manifest import ManifestError  # torch loads only when the command runs
+    from model.training.config import load_config
+    from model.training.loop import Trainer, dist_from_env
+    from model.training.teacher import TeacherUnavailable
+
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.batch_size = args.batch_size
@@ -46,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.val_artists:
         cfg.val_artists = [a.strip() for a in args.val_artists.split(",") if a.strip()]
     try:
-        trainer = Trainer(cfg, args.data, args.out, device=args.device, cache_dir=args.cache_dir,
-                          resume=args.resume, workers=args.workers,
+        trainer = Trainer(cfg, args.data, args.out, device=settings_from(args).device,
+                          cache_dir=args.cache_dir, resume=args.resume, workers=args.workers,
                           dist=dist_from_env(dict(os.environ)))
     except (ManifestError, ValueError, TeacherUnavailable) as exc:
         print(f"error: {exc}")
