@@ -8,23 +8,30 @@ import json
 import time
 from pathlib import Path
 
+from app.commands.options import (
+    SettingsHelpFormatter,
+    add_device_option,
+    add_setting,
+    settings_from,
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="learn P(same singer) from cosines on unseen singers",
                        description="Embed a manifest of singers the model never trained on, "
                        "as the service embeds uploads, and fit an isotonic cosine -> "
-                       "probability curve; the service shows it next to each cosine.")
-    p.add_argument("--checkpoint", type=Path, default=None,
-                   help="model file (default: the bundled model)")
+                       "probability curve; the service shows it next to each cosine.",
+                       formatter_class=SettingsHelpFormatter)
+    add_setting(p, "--checkpoint", field="checkpoint", type=Path, metavar="PT")
     p.add_argument("--data", type=Path, required=True,
                    help="manifest CSV of held-out singers (e.g. `cvsm fold-data ravdess`)")
     p.add_argument("--fold", default=None,
                    help="keep only this fold's test singers (A, B or ravdess; default: all)")
     p.add_argument("--out", type=Path, required=True,
-                   help="calibration JSON to write (the service reads it with --calibration)")
+                   help="calibration JSON to write (the service reads it from CVSM_CALIBRATION)")
     p.add_argument("--plot", type=Path, default=None,
                    help="reliability diagram PNG (default: the JSON's name with .png)")
-    p.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
+    add_device_option(p)
     p.set_defaults(handler=run)
 
 
@@ -37,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from model.inference.embedder import Embedder
     from model.weights import default_checkpoint
 
+    settings = settings_from(args)
     start = time.perf_counter()
     artists = fold_singers(args.fold)[0] if args.fold else None
     corpus = load_corpus(args.data, artists,
                          progress=lambda xs: tqdm(xs, desc="decode", unit="track"))
-    embedder = Embedder.from_checkpoint(args.checkpoint or default_checkpoint(),
-                                        device=args.device)
+    embedder = Embedder.from_checkpoint(settings.checkpoint or default_checkpoint(),
+                                        device=settings.device)
     vocals = [t.vocals for t in corpus] if all(t.vocals is not None for t in corpus) else None
     curve, table = calibrate(embedder, [t.mixture for t in corpus], vocals,
                              [t.artist for t in corpus], [t.song or t.track_id for t in corpus],
