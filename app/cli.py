@@ -35,9 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
+    except Exception as exc:
+        if not _is_user_mistake(exc):
+            raise
+        print(f"cvsm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _is_user_mistake(exc: Exception) -> bool:
+    """Mistakes the user fixes (one line, exit 2) rather than bugs (a traceback)."""
+    from app.commands.checks import UserError
+
+    if isinstance(exc, UserError):
+        return True
+    manifest = sys.modules.get("model.data.manifest")  # loaded if a manifest was read
+    return manifest is not None and isinstance(exc, manifest.ManifestError)
 
 
 if __name__ == "__main__":

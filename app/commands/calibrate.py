@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from app.commands.checks import manifest_path, model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_device_option,
@@ -42,14 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from model.evaluation.data import load_corpus
     from model.evaluation.folds import fold_singers
     from model.inference.embedder import Embedder
-    from model.weights import default_checkpoint
 
     settings = settings_from(args)
+    manifest_path(args.data)
     start = time.perf_counter()
     artists = fold_singers(args.fold)[0] if args.fold else None
     corpus = load_corpus(args.data, artists,
                          progress=lambda xs: tqdm(xs, desc="decode", unit="track"))
-    embedder = Embedder.from_checkpoint(settings.checkpoint or default_checkpoint(),
+    embedder = Embedder.from_checkpoint(model_file(settings),
                                         device=settings.device)
     vocals = [t.vocals for t in corpus] if all(t.vocals is not None for t in corpus) else None
     curve, table = calibrate(embedder, [t.mixture for t in corpus], vocals,

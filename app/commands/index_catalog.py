@@ -11,6 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
+from app.commands.checks import catalog_path, model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_catalog_options,
@@ -45,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from index.sources import parse_shard
     from model.inference.backends import torch_threads_for
     from model.inference.embedder import Embedder
-    from model.weights import default_checkpoint
 
     settings = settings_from(args)
-    embedder = Embedder.from_checkpoint(settings.checkpoint or default_checkpoint(),
+    catalog_path(args.catalog)  # before anything is created
+    embedder = Embedder.from_checkpoint(model_file(settings),
                                         settings.device, backend=settings.backend,
                                         gate=settings.vocal_gate, threads=args.threads)
     torch.set_num_threads(torch_threads_for(embedder.backend, torch.get_num_threads()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands.checks import model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_catalog_options,
@@ -43,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings, embedder = prepare(settings_from(args))
+    settings = settings_from(args)
+    if settings.checkpoint is not None:
+        model_file(settings)  # a missing file is the user's mistake, not a crash
+    settings, embedder = prepare(settings)
     app = create_app(settings, embedder=embedder)
     print(f"CVSM search: http://{settings.host}:{settings.port}/  (API docs at /docs)",
           flush=True)
