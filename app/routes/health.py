@@ -26,7 +26,7 @@ async def healthz() -> Health:
 async def readyz(state: AnyState) -> Ready:
     if not state.ready:
         raise ApiError(503, "not_ready", "the model or the catalog is not loaded")
-    if not await run_in_threadpool(state.catalog.ping):
+    if not await run_in_threadpool(state.catalog.repository.ping):
         raise ApiError(503, "not_ready", "the database is not reachable")
     return Ready(status="ready", tracks=int(state.index_size()),
                  model=state.embedder.fingerprint)

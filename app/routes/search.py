@@ -32,10 +32,10 @@ async def _query_vector(state: ServiceState, file: UploadFile | None,
         vector, seconds = await run_job(state, embed_query, state.embedder, data,
                                         s.max_query_seconds, s.min_audio_seconds)
         return vector, QueryInfo(duration_s=round(seconds, 3))
-    vector = await run_in_threadpool(state.catalog.vector_of, track_id)
+    vector = await run_in_threadpool(state.catalog.repository.vector_of, track_id)
     if vector is None:
         raise ApiError(404, "not_found", f"no track with id {track_id}")
-    record = await run_in_threadpool(state.catalog.get_track, track_id)
+    record = await run_in_threadpool(state.catalog.repository.get, track_id)
     duration = getattr(record, "duration", None) if record is not None else None
     return np.asarray(vector, dtype=np.float32), QueryInfo(duration_s=duration,
                                                            track_id=track_id)

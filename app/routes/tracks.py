@@ -36,14 +36,14 @@ def _not_found(track_id: str) -> ApiError:
 async def list_tracks(catalog: CatalogDep,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TrackPage:
-    records, total = await run_in_threadpool(catalog.list_tracks, offset, limit)
+    records, total = await run_in_threadpool(catalog.repository.page, offset, limit)
     return TrackPage(items=[track_out(r) for r in records], total=total, offset=offset,
                      limit=limit)
 
 
 @router.get("/{track_id}", response_model=Track, responses=NOT_FOUND, summary="One track")
 async def get_track(track_id: str, catalog: CatalogDep) -> Track:
-    record = await run_in_threadpool(catalog.get_track, track_id)
+    record = await run_in_threadpool(catalog.repository.get, track_id)
     if record is None:
         raise _not_found(track_id)
     return track_out(record)
