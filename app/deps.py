@@ -1,6 +1,8 @@
 """FastAPI dependencies as `Annotated` aliases (full-stack-fastapi-template style).
 
-Routes declare `state: StateDep` or `catalog: CatalogDep` and get a ready object or a 503;
+Each route declares exactly what it uses (`settings: SettingsDep`, `tracks: RepositoryDep`,
+`embedder: EmbedderDep`, ...) and gets a ready object or a 503 while the model or the catalog is
+still loading; only this module knows that they live in the lifespan's `ServiceState`.
 `WriteAuth` guards the write routes with the API key when one is configured.
 """
 
@@ -12,21 +14,25 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from app.auth import HEADER, UNAUTHORIZED, key_matches
+from app.catalog_map import CatalogMap
 from app.errors import ApiError
+from app.jobs import JobRunner
+from app.metrics import Metrics
 from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog
+from index.repository import TrackRepository
 from model.inference.embedder import Embedder
 
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
                               description="needed for writes when CVSM_API_KEY is set")
 
 
-def get_state(request: Request) -> ServiceState:
+def _state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
-def get_ready_state(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceState:
+def _ready_state(state: Annotated[ServiceState, Depends(_state)]) -> ServiceState:
     """The state, or 503 while the model or catalog is still loading (or failed to)."""
     if not state.ready:
         raise ApiError(503, "not_ready", "the service is not ready yet; retry shortly",
@@ -34,18 +40,45 @@ def get_ready_state(state: Annotated[ServiceState, Depends(get_state)]) -> Servi
     return state
 
 
-def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> Settings:
+def get_settings(state: Annotated[ServiceState, Depends(_state)]) -> Settings:
     return state.settings
 
 
-def get_catalog(state: Annotated[ServiceState, Depends(get_ready_state)]) -> Catalog:
+def get_metrics(state: Annotated[ServiceState, Depends(_state)]) -> Metrics:
+    return state.metrics
+
+
+def get_map(state: Annotated[ServiceState, Depends(_state)]) -> CatalogMap:
+    return state.map
+
+
+def get_jobs(state: Annotated[ServiceState, Depends(_state)]) -> JobRunner:
+    """The bounded embedding pool, counting refusals in the metrics."""
+    return JobRunner(state.pool, state.metrics)
+
+
+def get_catalog(state: Annotated[ServiceState, Depends(_ready_state)]) -> Catalog:
     assert state.catalog is not None
     return state.catalog
 
 
-def get_embedder(state: Annotated[ServiceState, Depends(get_ready_state)]) -> Embedder:
+def get_embedder(state: Annotated[ServiceState, Depends(_ready_state)]) -> Embedder:
     assert state.embedder is not None
     return state.embedder
+
+
+def get_repository(catalog: Annotated[Catalog, Depends(get_catalog)]) -> TrackRepository:
+    """The track rows, for routes that only read them."""
+    return catalog.repository
+
+
+def get_loaded_catalog(state: Annotated[ServiceState, Depends(_state)]) -> Catalog | None:
+    """The catalog if the service is ready, else None (for /readyz, which explains itself)."""
+    return state.catalog if state.ready else None
+
+
+def get_loaded_embedder(state: Annotated[ServiceState, Depends(_state)]) -> Embedder | None:
+    return state.embedder if state.ready else None
 
 
 def check_api_key(settings: Annotated[Settings, Depends(get_settings)],
@@ -55,8 +88,13 @@ def check_api_key(settings: Annotated[Settings, Depends(get_settings)],
         raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
-StateDep = Annotated[ServiceState, Depends(get_ready_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MapDep = Annotated[CatalogMap, Depends(get_map)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+RepositoryDep = Annotated[TrackRepository, Depends(get_repository)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+LoadedCatalogDep = Annotated[Catalog | None, Depends(get_loaded_catalog)]
+LoadedEmbedderDep = Annotated[Embedder | None, Depends(get_loaded_embedder)]
 WriteAuth = Depends(check_api_key)

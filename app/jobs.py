@@ -1,33 +1,41 @@
 """The CPU-heavy steps of a request (decode, embed, store) and how they enter the pool.
 
 The functions here are plain and synchronous: they run on an `EmbedPool` worker, never on the
-event loop. `run_job` turns a full pool into the API's 503.
+event loop. `JobRunner.run` turns a full pool into the API's 503.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
 from app.errors import ApiError
-from app.pool import PoolFull
-from app.state import ServiceState
+from app.metrics import Metrics
+from app.pool import EmbedPool, PoolFull
 from model.audio.decode import DecodedAudio, decode
 from model.inference.embedder import Embedder
 
 T = TypeVar("T")
 
 
-async def run_job(state: ServiceState, fn: Callable[..., T], *args) -> T:
-    """Run `fn` in the bounded pool; 503 (retry later) when it is full."""
-    try:
-        return await state.pool.run(fn, *args)
-    except PoolFull:
-        state.metrics.rejected.inc()
-        raise ApiError(503, "busy", "too many audio jobs in progress; retry shortly",
-                       {"Retry-After": "1"}) from None
+@dataclass(frozen=True)
+class JobRunner:
+    """The pool a request's CPU-heavy work enters, and the counter of refused jobs."""
+
+    pool: EmbedPool
+    metrics: Metrics
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """Run `fn` in the bounded pool; 503 (retry later) when it is full."""
+        try:
+            return await self.pool.run(fn, *args)
+        except PoolFull:
+            self.metrics.rejected.inc()
+            raise ApiError(503, "busy", "too many audio jobs in progress; retry shortly",
+                           {"Retry-After": "1"}) from None
 
 
 def decode_checked(data: bytes, max_seconds: float, min_seconds: float) -> DecodedAudio:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 
 import faiss
@@ -22,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.auth import WriteKeyMiddleware
+from app.catalog_map import CatalogMap
 from app.limits import BodyLimitMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.pool import EmbedPool
@@ -101,7 +103,7 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
             await asyncio.sleep(delay)
             delay = min(2 * delay, OPEN_RETRY_MAX_S)
     state.embedder = emb
-    state.schedule_map_refresh()  # the first map, before the page asks for it
+    state.map.schedule_refresh(state.catalog.repository)  # the first map, before the page asks
     log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
 
 
@@ -113,14 +115,15 @@ async def _refresh_loop(state: ServiceState) -> None:
         if state.ready:
             try:
                 if await asyncio.to_thread(state.catalog.refresh):
-                    state.touch()
+                    state.map.touch()
             except Exception:
                 log.exception("catalog refresh failed; will retry")
 
 
-def _lifespan(state: ServiceState, embedder: Embedder | None):
+def _lifespan(state: ServiceState, embedder: Embedder | None
+              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(_load(state, embedder))
         refresher = asyncio.create_task(_refresh_loop(state))
         app.state.loader = loader
@@ -154,7 +157,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     metrics = Metrics()
     state = ServiceState(settings=settings, metrics=metrics,
                          pool=EmbedPool(settings.embed_workers, settings.embed_queue,
-                                        prepare_worker_thread))
+                                        prepare_worker_thread),
+                         map=CatalogMap(settings.map_points, settings.map_refresh_seconds))
     metrics.bind(state.index_size, lambda: state.pool.depth)
     app = FastAPI(title="CVSM vocal similarity search", version=VERSION,
                   description="Upload a song or a vocal take; get the catalog tracks whose "

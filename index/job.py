@@ -26,14 +26,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from index import db
-from index.schema import FAILED, INDEXED, IndexRun, Track
-from index.sources import READY, UNCHANGED, CatalogItem, Prepared, in_shard, prepare, read_catalog
-from index.store import build_index, content_tag, encode_vector, sync_index
+from index.repository import TrackWrite, unit_vector, write_tracks
+from index.schema import IndexRun, Track
+from index.sources import READY, UNCHANGED, Prepared, in_shard, prepare, read_catalog
+from index.store import build_index, content_tag, sync_index
+from index.vector_store import INDEX_DIR
 from index.vectors import ModelMismatchError, VectorIndex, choose_factory
 from model.audio.signal import SAMPLE_RATE
 from model.facts import TrackEmbedder
 
-INDEX_DIR = "index"
+__all__ = ["INDEX_DIR", "JobConfig", "Summary", "ordered_map", "run_index"]
 
 
 @dataclass(frozen=True)
@@ -177,23 +179,42 @@ class _BatchWriter:
             self.pending.append(prepared)
 
     def flush(self) -> None:
+        """Embed the ready items together, commit every pending row in one transaction, then
+        update FAISS (SQL first: a crash in between is repaired from SQL on the next open)."""
         if not self.pending:
             return
         ready = [p for p in self.pending if p.status == READY]
         vectors = self.embedder.embed_many([p.samples for p in ready]) if ready else []
-        by_id = {p.item.track_id: v for p, v in zip(ready, vectors, strict=True)}
+        by_id = {p.item.track_id: unit_vector(v, self.embedder.dim)
+                 for p, v in zip(ready, vectors, strict=True)}
+        writes = [self._write(p, by_id.get(p.item.track_id)) for p in self.pending]
         with self.sessions.begin() as session:
-            rows = upsert_rows(session, [p.item for p in self.pending])
-            for p in self.pending:
-                self._fill(rows[p.item.track_id], p, by_id.get(p.item.track_id))
-        if self.index is not None and ready:
-            self._add(np.array([db.vector_id_for(p.item.track_id) for p in ready], np.int64),
-                      np.stack(vectors),
-                      np.array([content_tag(p.content_hash) for p in ready], np.int64))
+            write_tracks(session, writes)
+        if self.index is not None:
+            self.index.remove(np.array([w.vector_id for w in writes if w.vector is None],
+                                       np.int64))
+            if ready:
+                self._add(np.array([w.vector_id for w in writes if w.vector is not None],
+                                   np.int64),
+                          np.stack([w.vector for w in writes if w.vector is not None]),
+                          np.array([content_tag(p.content_hash) for p in ready], np.int64))
         self.summary.indexed += len(ready)
         self.summary.failed += len(self.pending) - len(ready)
         self.summary.audio_seconds += sum(len(p.samples) for p in ready) / SAMPLE_RATE
         self.pending = []
+
+    def _write(self, p: Prepared, vector: np.ndarray | None) -> TrackWrite:
+        """The row of one prepared item: container tags (folder catalogs) override the
+        catalog's title and artist, and the other tags join its metadata."""
+        item = p.item
+        extra = {k: v for k, v in p.tags.items() if k not in ("title", "artist")}
+        return TrackWrite(external_id=item.track_id, model_fingerprint=self.embedder.fingerprint,
+                          content_hash=p.content_hash, source=item.source,
+                          title=p.tags.get("title") or item.title,
+                          artist=p.tags.get("artist") or item.artist,
+                          metadata={**item.metadata, **extra}, vector=vector,
+                          duration=None if vector is None else len(p.samples) / SAMPLE_RATE,
+                          error=p.error if vector is None else None, run_id=self.run_id)
 
     def _add(self, ids: np.ndarray, vectors: np.ndarray, tags: np.ndarray) -> None:
         old = np.isin(ids, np.fromiter(self.index.tags, np.int64, len(self.index.tags)))
@@ -210,35 +231,6 @@ class _BatchWriter:
             ids, vectors, tags = (np.concatenate(p) for p in zip(*self.deferred, strict=True))
             self.index.add(ids, vectors, tags)
             self.deferred = []
-
-    def _fill(self, row: Track, p: Prepared, vector: np.ndarray | None) -> None:
-        item = p.item
-        row.title = p.tags.get("title") or item.title
-        row.artist = p.tags.get("artist") or item.artist
-        row.extra = {**item.metadata, **{k: v for k, v in p.tags.items()
-                                         if k not in ("title", "artist")}}
-        row.source, row.content_hash, row.run_id = item.source, p.content_hash, self.run_id
-        row.model_fingerprint = self.embedder.fingerprint
-        if vector is None:
-            row.status, row.error, row.vector, row.duration = FAILED, p.error, None, None
-            if self.index is not None:
-                self.index.remove(np.array([row.vector_id]))
-        else:
-            row.status, row.error, row.vector = INDEXED, None, encode_vector(vector)
-            row.duration = len(p.samples) / SAMPLE_RATE
-
-
-def upsert_rows(session: Session, items: Iterable[CatalogItem]) -> dict[str, Track]:
-    """Existing rows for these items' ids, plus new (unflushed) ones for the rest."""
-    items = list(items)
-    ids = [i.track_id for i in items]
-    rows = {r.external_id: r for r in session.scalars(
-        select(Track).where(Track.external_id.in_(ids)))}
-    for tid in ids:
-        if tid not in rows:
-            rows[tid] = Track(external_id=tid, vector_id=db.vector_id_for(tid))
-            session.add(rows[tid])
-    return rows
 
 
 def ordered_map(fn: Callable[..., Prepared], tasks: Iterable[tuple],

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from index import db
-from index.job import INDEX_DIR, upsert_rows
+from index.repository import upsert_rows
 from index.schema import INDEXED, IndexRun, Track
-from index.sources import CatalogItem
 from index.store import build_index
+from index.vector_store import INDEX_DIR
 from model.facts import EMBED_DIM
 
 COPIED = ("title", "artist", "extra", "source", "duration", "content_hash", "status", "error",
@@ -85,7 +85,7 @@ def _write(target: sessionmaker, rows: list[Track]) -> int:
     if not rows:
         return 0
     with target.begin() as session:
-        mine = upsert_rows(session, [CatalogItem(r.external_id, ()) for r in rows])
+        mine = upsert_rows(session, (r.external_id for r in rows))
         for row in rows:
             for name in COPIED:
                 setattr(mine[row.external_id], name, getattr(row, name))

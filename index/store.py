@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.schema import INDEXED, Track
@@ -36,7 +36,7 @@ def content_tag(content_hash: str) -> int:
     return int(content_hash[:15] or "0", 16)
 
 
-def live_rows(fingerprint: str):
+def live_rows(fingerprint: str) -> ColumnElement[bool]:
     """The condition for rows that belong in the index of model `fingerprint`."""
     return (Track.status == INDEXED) & (Track.model_fingerprint == fingerprint) & \
         Track.vector.is_not(None)

@@ -78,7 +78,7 @@ class IndexManifest:
 
 class VectorIndex:
     """An ID-mapped FAISS index plus the model fingerprint its vectors came from. Not thread-safe
-    on its own: `index.catalog.Catalog` serialises access."""
+    on its own: `index.vector_store.VectorStore` serialises access."""
 
     def __init__(self, dim: int, fingerprint: str, factory: str = "Flat") -> None:
         self.dim, self.fingerprint, self.factory = dim, fingerprint, factory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import threading
@@ -12,8 +13,12 @@ import numpy as np
 import pytest
 from live_server import LiveServer
 from service_fixtures import assert_error, copy_data_dir, mixture_of, mp3_of, wav_bytes
+from sqlalchemy import create_engine
+from sqlalchemy import select as sql_select
 
 from app.settings import Settings
+from index import db
+from index.schema import Track
 
 KEY = "s3cret-key"
 AUTH = {"X-API-Key": KEY}
@@ -309,3 +314,27 @@ def test_added_track_survives_a_restart(server, client, clip, embedder):
         assert c2.get("/v1/tracks/durable-1").json()["artist"] == "keeper"
         ids = {h["id"] for h in search(c2, clip[1], k=30).json()["results"]}
         assert "durable-1" in ids
+
+
+def test_uploaded_and_batch_indexed_rows_agree(server, client, clip):
+    """One writer of track rows: the seeded row (written by `cvsm index`'s job) and the same
+    file uploaded through POST /v1/tracks with the same title, artist and metadata agree in
+    every field but the id, where the audio lives and the job's run id."""
+    seeded = client.get(f"/v1/tracks/{clip[0]}").json()
+    resp = client.post("/v1/tracks", headers=AUTH, files={"file": ("same.wav", clip[1])},
+                       data={"id": "same-file", "title": seeded["title"],
+                             "artist": seeded["artist"],
+                             "metadata": json.dumps(seeded["metadata"])})
+    assert resp.status_code == 201, resp.text
+    engine = create_engine(db.sqlite_url(server.settings.data_dir))
+    with db.session_factory(engine)() as session:
+        by_job, by_api = (session.scalar(sql_select(Track).where(Track.external_id == tid))
+                          for tid in (clip[0], "same-file"))
+    engine.dispose()
+    same = ("title", "artist", "extra", "duration", "content_hash", "status", "error",
+            "model_fingerprint")
+    assert {f: getattr(by_api, f) for f in same} == {f: getattr(by_job, f) for f in same}
+    np.testing.assert_allclose(np.frombuffer(by_api.vector, "<f4"),
+                               np.frombuffer(by_job.vector, "<f4"), atol=1e-5)
+    assert by_job.run_id is not None and by_api.run_id is None
+    assert by_api.source != by_job.source and by_api.vector_id != by_job.vector_id

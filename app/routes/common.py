@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.schemas import ErrorBody, Track
+from index.repository import TrackRecord
 
 #: Error statuses every upload/query route may answer, for the OpenAPI docs.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -16,7 +17,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def track_out(record: Any) -> Track:
+def track_out(record: TrackRecord) -> Track:
     """A catalog `TrackRecord` as the API shows it."""
     return Track(id=record.id, title=record.title or None,
                  artist=record.artist or None, metadata=dict(record.metadata or {}),

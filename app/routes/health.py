@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
-from app.deps import get_state
+from app.deps import LoadedCatalogDep, LoadedEmbedderDep, MetricsDep
 from app.errors import ApiError
 from app.schemas import ErrorBody, Health, Ready
-from app.state import ServiceState
 
 router = APIRouter(tags=["health"])
-AnyState = Annotated[ServiceState, Depends(get_state)]
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")
@@ -23,16 +19,15 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": ErrorBody}},
             summary="Model and index loaded, database reachable")
-async def readyz(state: AnyState) -> Ready:
-    if not state.ready:
+async def readyz(catalog: LoadedCatalogDep, embedder: LoadedEmbedderDep) -> Ready:
+    if catalog is None or embedder is None:
         raise ApiError(503, "not_ready", "the model or the catalog is not loaded")
-    if not await run_in_threadpool(state.catalog.ping):
+    if not await run_in_threadpool(catalog.repository.ping):
         raise ApiError(503, "not_ready", "the database is not reachable")
-    return Ready(status="ready", tracks=int(state.index_size()),
-                 model=state.embedder.fingerprint)
+    return Ready(status="ready", tracks=catalog.vectors.count, model=embedder.fingerprint)
 
 
 @router.get("/metrics", summary="Prometheus text format", response_class=Response)
-async def metrics(state: AnyState) -> Response:
-    body = await run_in_threadpool(state.metrics.render)
+async def metrics(collectors: MetricsDep) -> Response:
+    body = await run_in_threadpool(collectors.render)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

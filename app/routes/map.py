@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from app import catalog_map
-from app.deps import StateDep
+from app.deps import MapDep, RepositoryDep
 from app.schemas import MapPoint, MapResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -14,12 +13,9 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 @router.get("/map", response_model=MapResponse,
             summary="The catalog projected to 2-D (PCA of the track embeddings)")
-async def get_map(state: StateDep) -> MapResponse:
+async def get_map(catalog_map: MapDep, tracks: RepositoryDep) -> MapResponse:
     """Up to `CVSM_MAP_POINTS` tracks; search answers carry `query.map_version` and a point in
     the frame of this map's `version`."""
-    s = state.settings
-    await run_in_threadpool(catalog_map.refresh, state.map, state.catalog, state.version,
-                            s.map_points, s.map_refresh_seconds)
-    cache = state.map
+    cache = await run_in_threadpool(catalog_map.refresh, tracks)
     return MapResponse(points=[MapPoint(**p) for p in cache.points], total=cache.total,
                        version=cache.version)

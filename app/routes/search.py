@@ -8,35 +8,36 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from app import catalog_map
-from app.deps import StateDep
+from app.deps import CatalogDep, EmbedderDep, JobsDep, MapDep, SettingsDep
 from app.errors import ApiError
-from app.jobs import embed_query, run_job
+from app.jobs import JobRunner, embed_query
 from app.routes.common import ERRORS, track_out
 from app.schemas import Hit, QueryInfo, SearchResponse
-from app.state import ServiceState
+from app.settings import Settings
+from index.repository import TrackRepository
+from model.inference.embedder import Embedder
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
 MAX_K = 100
 
 
-async def _query_vector(state: ServiceState, file: UploadFile | None,
-                        track_id: str | None) -> tuple[np.ndarray, QueryInfo]:
-    """The vector to search with: the upload's embedding, or a catalog track's stored one."""
-    if (file is None) == (track_id is None):
-        raise ApiError(422, "invalid_parameters", "send exactly one of `file` or `track_id`")
-    if file is not None:
-        data = await file.read()
-        s = state.settings
-        vector, seconds = await run_job(state, embed_query, state.embedder, data,
-                                        s.max_query_seconds, s.min_audio_seconds)
-        return vector, QueryInfo(duration_s=round(seconds, 3))
-    vector = await run_in_threadpool(state.catalog.vector_of, track_id)
+async def _upload_vector(file: UploadFile, settings: Settings, embedder: Embedder,
+                         jobs: JobRunner) -> tuple[np.ndarray, QueryInfo]:
+    """The uploaded clip's embedding (decoded and embedded in the bounded pool)."""
+    data = await file.read()
+    vector, seconds = await jobs.run(embed_query, embedder, data, settings.max_query_seconds,
+                                     settings.min_audio_seconds)
+    return vector, QueryInfo(duration_s=round(seconds, 3))
+
+
+async def _track_vector(tracks: TrackRepository, track_id: str) -> tuple[np.ndarray, QueryInfo]:
+    """A catalog track's stored vector (search by example); 404 for unknown or failed ids."""
+    vector = await run_in_threadpool(tracks.vector_of, track_id)
     if vector is None:
         raise ApiError(404, "not_found", f"no track with id {track_id}")
-    record = await run_in_threadpool(state.catalog.get_track, track_id)
-    duration = getattr(record, "duration", None) if record is not None else None
+    record = await run_in_threadpool(tracks.get, track_id)
+    duration = record.duration if record is not None else None
     return np.asarray(vector, dtype=np.float32), QueryInfo(duration_s=duration,
                                                            track_id=track_id)
 
@@ -44,7 +45,11 @@ async def _query_vector(state: ServiceState, file: UploadFile | None,
 @router.post("/search", response_model=SearchResponse, responses=ERRORS,
              summary="Find the catalog tracks whose singer sounds most like the query")
 async def search(
-    state: StateDep,
+    settings: SettingsDep,
+    embedder: EmbedderDep,
+    catalog: CatalogDep,
+    jobs: JobsDep,
+    catalog_map: MapDep,
     file: Annotated[UploadFile | None, File(description="audio clip (WAV, FLAC, OGG, Opus, "
                                             "MP3, M4A)")] = None,
     track_id: Annotated[str | None, Form(description="search by this catalog track instead",
@@ -60,14 +65,18 @@ async def search(
     Results are ranked by cosine similarity of the track embeddings; with `track_id` the track
     itself is left out. `query.point` places the query on the map of `GET /v1/map`.
     """
-    vector, info = await _query_vector(state, file, track_id)
+    if (file is None) == (track_id is None):
+        raise ApiError(422, "invalid_parameters", "send exactly one of `file` or `track_id`")
+    if file is not None:
+        vector, info = await _upload_vector(file, settings, embedder, jobs)
+    else:
+        vector, info = await _track_vector(catalog.repository, track_id)
     exclude_ids = (track_id,) if track_id is not None else ()
     hits = await run_in_threadpool(
-        lambda: state.catalog.search(vector, k, exclude_artist=exclude_artist or None,
-                                     min_score=min_score, exclude_ids=exclude_ids))
-    info.point = catalog_map.project(state.map, vector)
-    info.map_version = state.map.version
-    state.schedule_map_refresh()
+        lambda: catalog.search(vector, k, exclude_artist=exclude_artist or None,
+                               min_score=min_score, exclude_ids=exclude_ids))
+    info.point, info.map_version = catalog_map.project(vector)
+    catalog_map.schedule_refresh(catalog.repository)
     results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6))
                for rec, score in hits]
     return SearchResponse(query=info, results=results)

@@ -12,12 +12,14 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from app.deps import CatalogDep, StateDep, WriteAuth
+from app.deps import CatalogDep, EmbedderDep, JobsDep, MapDep, RepositoryDep, SettingsDep, WriteAuth
 from app.errors import ApiError
-from app.jobs import decode_checked, run_job
+from app.jobs import decode_checked
 from app.routes.common import ERRORS, track_out
 from app.schemas import Track, TrackPage
-from app.state import ServiceState
+from app.settings import Settings
+from index.catalog import Catalog, TrackRecord
+from model.inference.embedder import Embedder
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 
@@ -33,17 +35,17 @@ def _not_found(track_id: str) -> ApiError:
 
 
 @router.get("", response_model=TrackPage, summary="List catalog tracks, paged")
-async def list_tracks(catalog: CatalogDep,
+async def list_tracks(tracks: RepositoryDep,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TrackPage:
-    records, total = await run_in_threadpool(catalog.list_tracks, offset, limit)
+    records, total = await run_in_threadpool(tracks.page, offset, limit)
     return TrackPage(items=[track_out(r) for r in records], total=total, offset=offset,
                      limit=limit)
 
 
 @router.get("/{track_id}", response_model=Track, responses=NOT_FOUND, summary="One track")
-async def get_track(track_id: str, catalog: CatalogDep) -> Track:
-    record = await run_in_threadpool(catalog.get_track, track_id)
+async def get_track(track_id: str, tracks: RepositoryDep) -> Track:
+    record = await run_in_threadpool(tracks.get, track_id)
     if record is None:
         raise _not_found(track_id)
     return track_out(record)
@@ -77,19 +79,23 @@ def _safe_name(filename: str | None) -> str:
     return name[:200] or "upload"
 
 
-def _add(state: ServiceState, data: bytes, filename: str, fields: dict[str, Any]) -> Any:
+def _add(settings: Settings, embedder: Embedder, catalog: Catalog, data: bytes, filename: str,
+         fields: dict[str, Any]) -> TrackRecord:
     """Decode, embed and store one track (runs on a pool worker)."""
-    s = state.settings
-    audio = decode_checked(data, s.max_track_seconds, s.min_audio_seconds)
-    vector = state.embedder.embed_waveform(audio.samples)
-    return state.catalog.add_track(audio.samples, source_bytes=data, filename=filename,
-                                   vector=vector, **fields)
+    audio = decode_checked(data, settings.max_track_seconds, settings.min_audio_seconds)
+    vector = embedder.embed_waveform(audio.samples)
+    return catalog.add_track(audio.samples, source_bytes=data, filename=filename, vector=vector,
+                             **fields)
 
 
 @router.post("", status_code=201, response_model=Track, responses=ERRORS,
              dependencies=[WriteAuth], summary="Add a track with its audio")
 async def add_track(
-    state: StateDep,
+    settings: SettingsDep,
+    embedder: EmbedderDep,
+    catalog: CatalogDep,
+    jobs: JobsDep,
+    catalog_map: MapDep,
     file: Annotated[UploadFile, File(description="the track's audio")],
     title: Annotated[str, Form(max_length=512, examples=["Morning song"])] = "",
     artist: Annotated[str, Form(max_length=512, examples=["singer00"])] = "",
@@ -103,16 +109,17 @@ async def add_track(
     fields = {"external_id": track_id or f"upload-{uuid.uuid4().hex}", "title": title,
               "artist": artist, "metadata": _parse_metadata(metadata)}
     data = await file.read()
-    record = await run_job(state, _add, state, data, _safe_name(file.filename), fields)
-    state.touch()
+    record = await jobs.run(_add, settings, embedder, catalog, data, _safe_name(file.filename),
+                            fields)
+    catalog_map.touch()
     return track_out(record)
 
 
 @router.delete("/{track_id}", status_code=204, responses=NOT_FOUND, dependencies=[WriteAuth],
                summary="Remove a track from the catalog and the index")
-async def delete_track(track_id: str, state: StateDep) -> Response:
-    deleted = await run_in_threadpool(state.catalog.delete_track, track_id)
+async def delete_track(track_id: str, catalog: CatalogDep, catalog_map: MapDep) -> Response:
+    deleted = await run_in_threadpool(catalog.delete_track, track_id)
     if not deleted:
         raise _not_found(track_id)
-    state.touch()
+    catalog_map.touch()
     return Response(status_code=204)
