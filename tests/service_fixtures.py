@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import io
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 import soundfile as sf
 
@@ -20,11 +18,6 @@ from model.inference.embedder import Embedder
 
 SR = 16_000
 LEAKS = ("Traceback", "/tmp", "/work", "File \"", ".py\"")
-
-
-@pytest.fixture(scope="session")
-def embedder(init_checkpoint: Path) -> Embedder:
-    return Embedder.from_checkpoint(init_checkpoint, device="cpu")
 
 
 @pytest.fixture(scope="session")
@@ -70,22 +63,10 @@ def assert_error(resp, status: int, code: str | None = None) -> dict:
     return body
 
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def service_db_url(request):
-    """SQLite in the data dir, or a throw-away PostgreSQL schema (skipped when unreachable)."""
+    """"" (SQLite in the data dir), or a throw-away PostgreSQL schema (tests/conftest.py's
+    `pg_schema`; skipped when unreachable)."""
     if request.param == "sqlite":
-        yield ""
-        return
-    schema = f"cvsm_app_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-    except psycopg.OperationalError:
-        pytest.skip("PostgreSQL at 127.0.0.1:5432/test is not reachable")
-    yield PG_URL.format(schema=schema)
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        return ""
+    return request.getfixturevalue("pg_schema")()

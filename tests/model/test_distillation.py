@@ -24,7 +24,7 @@ from model.training.pairs import PairConfig
 pytest.importorskip("resemblyzer", reason="the train extra (resemblyzer) is not installed")
 from model.training.teacher import HOP, WINDOW, ResemblyzerTeacher  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def kd_config(**kw) -> TrainConfig:

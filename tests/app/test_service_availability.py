@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
-from live_server import LiveServer
-from service_fixtures import assert_error, copy_data_dir, wav_bytes
 
 from app.settings import Settings
+from tests.live_server import LiveServer
+from tests.service_fixtures import assert_error, copy_data_dir, wav_bytes
 
 
 def test_not_ready_until_loaded(tmp_path):

@@ -14,12 +14,12 @@ import sqlite3
 import time
 
 import pytest
-from live_server import LiveServer
-from reliability import SR, TcpProxy, seeded_server, sf_bytes, tone
-from service_fixtures import assert_error
 
 from app.settings import Settings
 from model.data.manifest import read_manifest
+from tests.live_server import LiveServer
+from tests.reliability.harness import SR, TcpProxy, seeded_server, sf_bytes, tone
+from tests.service_fixtures import assert_error
 
 
 def wait_ready(client, timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests (tests/test_reliability_*.py): seed audio in many formats,
+"""Helpers of the reliability tests (tests/reliability/): seed audio in many formats,
 byte-level mutations for hypothesis, a `cvsm serve` subprocess that can be killed with -9, and
 the figures file that docs/reliability.md quotes."""
 
@@ -21,8 +21,6 @@ import httpx
 import numpy as np
 import soundfile as sf
 from hypothesis import strategies as st
-from live_server import LiveServer
-from service_fixtures import copy_data_dir
 from sqlalchemy import create_engine, select
 
 from app.settings import Settings
@@ -30,9 +28,11 @@ from index.schema import Track
 from index.store import content_tag, live_rows
 from index.vectors import VectorIndex
 from model.audio.encode import encode
+from tests.live_server import LiveServer
+from tests.service_fixtures import copy_data_dir
 
 SR = 16_000
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIGURES = ARTIFACTS / "reliability.json"
 #: Error answers the upload routes document (besides 503 back-pressure).
 UPLOAD_ERRORS = {413, 415, 422}

@@ -22,7 +22,7 @@ from index.schema import Track
 from model.data.synth import generate
 from model.inference.embedder import Embedder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cvsm(*argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -13,13 +13,18 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 import soundfile as sf
-from live_server import LiveServer
-from reliability import assert_index_matches_sql, percentiles, record_figures, sql_rows
-from service_fixtures import copy_data_dir, wav_bytes
 
 from app.settings import Settings
 from index import db
 from model.data.manifest import read_manifest
+from tests.live_server import LiveServer
+from tests.reliability.harness import (
+    assert_index_matches_sql,
+    percentiles,
+    record_figures,
+    sql_rows,
+)
+from tests.service_fixtures import copy_data_dir, wav_bytes
 
 
 class Soak:

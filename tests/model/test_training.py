@@ -17,7 +17,7 @@ from model.training.config import TrainConfig, load_config
 from model.training.loop import Trainer
 from model.training.pairs import SYSTEMS, PairConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny(system: str, **kw) -> TrainConfig:

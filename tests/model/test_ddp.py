@@ -12,7 +12,7 @@ import torch
 from model.encoder import CVSMModel
 from model.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -29,7 +29,7 @@ def test_two_processes_stay_in_lockstep(synth_manifest: Path, tmp_path: Path) ->
     identical weights on both ranks, moved from their shared initialisation, so gradients were
     averaged."""
     out = tmp_path / "run"
-    done = torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(synth_manifest), str(out),
+    done = torchrun(str(ROOT / "tests" / "model" / "ddp_worker.py"), str(synth_manifest), str(out),
                     str(tmp_path / "cache"), "3", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]

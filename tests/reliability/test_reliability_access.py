@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 
 import pytest
-from live_server import LiveServer
-from reliability import SR, record_figures, seeded_server, sf_bytes, tone
-from service_fixtures import LEAKS, assert_error
 
 from app.settings import Settings
 from model.data.manifest import read_manifest
+from tests.live_server import LiveServer
+from tests.reliability.harness import SR, record_figures, seeded_server, sf_bytes, tone
+from tests.service_fixtures import LEAKS, assert_error
 
 KEY = "k3y-for-reliability"
 AUTH = {"X-API-Key": KEY}

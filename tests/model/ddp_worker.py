@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/test_ddp.py: a tiny DDP training whose every rank saves its
+"""Run under torchrun by tests/model/test_ddp.py: a tiny DDP training whose every rank saves its
 final parameters and step, so the test can compare the processes."""
 
 from __future__ import annotations

@@ -11,9 +11,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from live_server import LiveServer
-from reliability import ServeProcess, assert_index_matches_sql, record_figures, sql_rows
-from service_fixtures import copy_data_dir
 from sqlalchemy import create_engine, select
 
 from app.settings import Settings
@@ -21,6 +18,14 @@ from index import db
 from index.schema import Track
 from index.vectors import MANIFEST, VectorIndex, read_manifest
 from model.data.manifest import read_manifest as read_catalog
+from tests.live_server import LiveServer
+from tests.reliability.harness import (
+    ServeProcess,
+    assert_index_matches_sql,
+    record_figures,
+    sql_rows,
+)
+from tests.service_fixtures import copy_data_dir
 
 
 def test_acknowledged_tracks_survive_kill_9(service_db_url, tmp_path, synth_manifest,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from live_server import LiveServer
-from service_fixtures import assert_error, mixture_of
-
 from app.settings import Settings
+from tests.live_server import LiveServer
+from tests.service_fixtures import assert_error, mixture_of
 
 
 def test_crud_and_search_round_trip(service_db_url, tmp_path, synth_manifest, embedder,

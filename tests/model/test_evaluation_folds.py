@@ -23,7 +23,7 @@ from model.evaluation.overlay import build_overlay
 
 MIR1K_SINGERS = {"Ani", "Kenshin", "abjones", "amy", "ariel", "bobon", "davidson", "fdps",
                  "geniusturtle", "jmzen", "leon", "tammy", "yifen"}
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_mir1k_folds_are_complementary_and_singer_disjoint() -> None:

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability import (
+
+from model.audio.decode import AudioError, decode
+from tests.reliability.harness import (
     SR,
     UPLOAD_ERRORS,
     peak_rss_mb,
@@ -25,9 +27,7 @@ from reliability import (
     sf_bytes,
     tone,
 )
-from service_fixtures import assert_error
-
-from model.audio.decode import AudioError, decode
+from tests.service_fixtures import assert_error
 
 SEEDS = seed_files()
 #: Wall-clock bound of one decode / one request (the decoder's own deadline is 20 s).

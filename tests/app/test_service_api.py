@@ -11,14 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from live_server import LiveServer
-from service_fixtures import assert_error, copy_data_dir, mixture_of, mp3_of, wav_bytes
 from sqlalchemy import create_engine
 from sqlalchemy import select as sql_select
 
 from app.settings import Settings
 from index import db
 from index.schema import Track
+from tests.live_server import LiveServer
+from tests.service_fixtures import assert_error, copy_data_dir, mixture_of, mp3_of, wav_bytes
 
 KEY = "s3cret-key"
 AUTH = {"X-API-Key": KEY}

@@ -8,10 +8,10 @@ import pytest
 import schemathesis
 import torch
 from hypothesis import HealthCheck, settings
-from reliability import record_figures, seeded_server
 
 from app.main import create_app
 from app.settings import Settings
+from tests.reliability.harness import record_figures, seeded_server
 
 KEY = "schema-key"
 #: The schema as the app publishes it (building the app loads nothing: that is the lifespan).
