@@ -18,7 +18,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class Track(BaseModel):
+class TrackOut(BaseModel):
     id: str = Field(examples=["singer00_song01"], description="the stable catalog id")
     title: str | None = Field(None, examples=["song01 sung by singer00"])
     artist: str | None = Field(None, examples=["singer00"])
@@ -28,13 +28,13 @@ class Track(BaseModel):
 
 
 class TrackPage(BaseModel):
-    items: list[Track]
+    items: list[TrackOut]
     total: int = Field(examples=[24])
     offset: int = Field(examples=[0])
     limit: int = Field(examples=[50])
 
 
-class Hit(Track):
+class Hit(TrackOut):
     score: float = Field(examples=[0.93], description="cosine similarity, higher is closer")
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from index import db
 from index.schema import FAILED, INDEXED, Track
 from index.store import decode_vector, encode_vector, live_rows
+from model.audio.signal import l2_normalise
 
 __all__ = ["TrackRecord", "TrackRepository", "TrackWrite", "unit_vector", "upsert_rows",
            "write_tracks"]
@@ -85,7 +86,7 @@ def unit_vector(vector: np.ndarray, dim: int) -> np.ndarray:
     vector = np.asarray(vector, np.float32).reshape(-1)
     if vector.shape[0] != dim:
         raise ValueError(f"vector has dimension {vector.shape[0]}, the index {dim}")
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return l2_normalise(vector)
 
 
 def upsert_rows(session: Session, external_ids: Iterable[str]) -> dict[str, Track]:

@@ -242,7 +242,7 @@ class VectorIndex:
     @classmethod
     def load(cls, folder: Path, fingerprint: str) -> VectorIndex | None:
         """The saved index, or None when there is none; ModelMismatchError for another model."""
-        manifest = read_manifest(folder)
+        manifest = read_index_manifest(folder)
         if manifest is None:
             return None
         if manifest.fingerprint != fingerprint:
@@ -264,7 +264,7 @@ class VectorIndex:
         return out
 
 
-def read_manifest(folder: Path) -> IndexManifest | None:
+def read_index_manifest(folder: Path) -> IndexManifest | None:
     path = folder / MANIFEST
     if not path.is_file():
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.schemas import ErrorBody, Track
+from app.schemas import ErrorBody, TrackOut
 from index.repository import TrackRecord
 
 #: Error statuses every upload/query route may answer, for the OpenAPI docs.
@@ -17,8 +17,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def track_out(record: TrackRecord) -> Track:
+def track_out(record: TrackRecord) -> TrackOut:
     """A catalog `TrackRecord` as the API shows it."""
-    return Track(id=record.id, title=record.title or None,
+    return TrackOut(id=record.id, title=record.title or None,
                  artist=record.artist or None, metadata=dict(record.metadata or {}),
                  duration_s=record.duration, audio_url=f"/v1/tracks/{record.id}/audio")

@@ -16,7 +16,7 @@ from app.deps import CatalogDep, EmbedderDep, JobsDep, MapDep, RepositoryDep, Se
 from app.errors import ApiError
 from app.jobs import decode_checked
 from app.routes.common import ERRORS, track_out
-from app.schemas import Track, TrackPage
+from app.schemas import TrackOut, TrackPage
 from app.settings import Settings
 from index.catalog import Catalog, TrackRecord
 from model.inference.embedder import Embedder
@@ -43,8 +43,9 @@ async def list_tracks(tracks: RepositoryDep,
                      limit=limit)
 
 
-@router.get("/{track_id}", response_model=Track, responses=NOT_FOUND, summary="One track")
-async def get_track(track_id: str, tracks: RepositoryDep) -> Track:
+@router.get("/{track_id}", response_model=TrackOut, responses=NOT_FOUND,
+            summary="One track")
+async def get_track(track_id: str, tracks: RepositoryDep) -> TrackOut:
     record = await run_in_threadpool(tracks.get, track_id)
     if record is None:
         raise _not_found(track_id)
@@ -88,7 +89,7 @@ def _add(settings: Settings, embedder: Embedder, catalog: Catalog, data: bytes, 
                              **fields)
 
 
-@router.post("", status_code=201, response_model=Track, responses=ERRORS,
+@router.post("", status_code=201, response_model=TrackOut, responses=ERRORS,
              dependencies=[WriteAuth], summary="Add a track with its audio")
 async def add_track(
     settings: SettingsDep,
@@ -104,7 +105,7 @@ async def add_track(
                                          "default: generated")] = None,
     metadata: Annotated[str | None, Form(description="JSON object",
                                          examples=['{"gender": "female"}'])] = None,
-) -> Track:
+) -> TrackOut:
     """The track is decoded, embedded and written to SQL and the index before the 201."""
     fields = {"external_id": track_id or f"upload-{uuid.uuid4().hex}", "title": title,
               "artist": artist, "metadata": _parse_metadata(metadata)}

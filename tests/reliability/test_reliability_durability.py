@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from app.settings import Settings
 from index import db
 from index.schema import Track
-from index.vectors import MANIFEST, VectorIndex, read_manifest
+from index.vectors import MANIFEST, VectorIndex, read_index_manifest
 from model.data.manifest import read_manifest as read_catalog
 from tests.live_server import LiveServer
 from tests.reliability.harness import (
@@ -97,7 +97,7 @@ def test_acknowledged_tracks_survive_kill_9(service_db_url, tmp_path, synth_mani
 
 # --- damaged index files ----------------------------------------------------------------------
 def _truncate_faiss(folder: Path) -> None:
-    path = folder / read_manifest(folder).file
+    path = folder / read_index_manifest(folder).file
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
@@ -106,14 +106,14 @@ def _garbage_manifest(folder: Path) -> None:
 
 
 def _truncate_tags(folder: Path) -> None:
-    path = folder / read_manifest(folder).tags
+    path = folder / read_index_manifest(folder).tags
     path.write_bytes(path.read_bytes()[:40])
 
 
 def _half_written_temp(folder: Path) -> None:
     """A crash during save: the temp file exists, the rename never happened (and, worst case,
     no manifest was ever written)."""
-    name = read_manifest(folder).file
+    name = read_index_manifest(folder).file
     data = (folder / name).read_bytes()
     (folder / f".index-{time.time_ns()}.faiss.tmp").write_bytes(data[: len(data) // 3])
     (folder / MANIFEST).unlink()
@@ -121,7 +121,7 @@ def _half_written_temp(folder: Path) -> None:
 
 
 def _manifest_names_missing_file(folder: Path) -> None:
-    (folder / read_manifest(folder).file).unlink()
+    (folder / read_index_manifest(folder).file).unlink()
 
 
 DAMAGE = {"truncated-faiss": _truncate_faiss, "garbage-manifest": _garbage_manifest,
