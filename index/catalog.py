@@ -96,7 +96,7 @@ class Catalog:
             vector = self.embedder.embed_waveform(samples)
         write = TrackWrite(external_id=external_id or uuid.uuid4().hex,
                            model_fingerprint=self.fingerprint, content_hash=digest,
-                           source=str(path), title=title, artist=artist,
+                           source=self.uploads.source_of(path), title=title, artist=artist,
                            metadata=dict(metadata or {}), vector=unit_vector(vector, self.dim),
                            duration=len(samples) / SAMPLE_RATE)
         record = self.repository.save(write)
@@ -139,12 +139,14 @@ class Catalog:
         rows = self.repository.by_vector_ids(ids)
         return [(rows[i], float(s)) for i, s in zip(ids, scores, strict=True) if i in rows]
 
-    def audio_path(self, track_id: str) -> Path | None:
-        """The track's audio file (the mixture; the vocals stem for stem-only catalog rows) if
-        the service may stream it (index/uploads.py). The id only selects a row (a bound SQL
-        parameter): it never becomes part of a path."""
+    def audio_path(self, track_id: str) -> tuple[bool, Path | None]:
+        """(whether the track exists, its audio file if the service may stream it): the mixture,
+        or the vocals stem for stem-only rows (index/uploads.py). The id only selects a row (a
+        bound SQL parameter): it never becomes part of a path."""
         record = self.repository.get(track_id)
-        return None if record is None else self.uploads.readable(record.source)
+        if record is None:
+            return False, None
+        return True, self.uploads.readable(record.source)
 
     def stats(self) -> dict[str, Any]:
         """count (vectors searchable), tracks / failed (SQL rows), dim, fingerprint, index_type."""

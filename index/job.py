@@ -30,6 +30,7 @@ from index.repository import TrackWrite, unit_vector, write_tracks
 from index.schema import IndexRun, Track
 from index.sources import READY, UNCHANGED, Prepared, in_shard, prepare, read_catalog
 from index.store import build_index, content_tag, sync_index
+from index.uploads import UploadStore
 from index.vector_store import INDEX_DIR
 from index.vectors import ModelMismatchError, VectorIndex, choose_factory
 from model.audio.signal import SAMPLE_RATE
@@ -92,7 +93,7 @@ def run_index(cfg: JobConfig, embedder: TrackEmbedder) -> Summary:
         known = _known_hashes(session, embedder.fingerprint)
     run_id = _start_run(sessions, cfg, embedder.fingerprint)
     summary = Summary()
-    writer = _BatchWriter(sessions, embedder, index, run_id, summary)
+    writer = _BatchWriter(sessions, embedder, index, run_id, summary, UploadStore(cfg.data_dir))
     last_save = time.monotonic()
     tasks = ((item, known.get(item.track_id)) for item in items)
     bar = tqdm(total=len(items), desc="index", unit="track", disable=not cfg.progress)
@@ -165,9 +166,10 @@ class _BatchWriter:
     """Collects prepared items; `flush` embeds the ready ones together and commits one batch."""
 
     def __init__(self, sessions: sessionmaker, embedder: TrackEmbedder, index: VectorIndex | None,
-                 run_id: int, summary: Summary) -> None:
+                 run_id: int, summary: Summary, files: UploadStore) -> None:
         self.sessions, self.embedder, self.index = sessions, embedder, index
         self.run_id, self.summary = run_id, summary
+        self.files = files  # records sources inside the data dir relative to it
         self.pending: list[Prepared] = []
         #: Replacements for an index type that cannot remove: applied in one rebuild at the end.
         self.deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -209,7 +211,8 @@ class _BatchWriter:
         item = p.item
         extra = {k: v for k, v in p.tags.items() if k not in ("title", "artist")}
         return TrackWrite(external_id=item.track_id, model_fingerprint=self.embedder.fingerprint,
-                          content_hash=p.content_hash, source=item.source,
+                          content_hash=p.content_hash,
+                          source=self.files.source_of(Path(item.source)),
                           title=p.tags.get("title") or item.title,
                           artist=p.tags.get("artist") or item.artist,
                           metadata={**item.metadata, **extra}, vector=vector,

@@ -55,9 +55,14 @@ async def get_track(track_id: str, tracks: RepositoryDep) -> TrackOut:
 @router.get("/{track_id}/audio", responses=NOT_FOUND, response_class=FileResponse,
             summary="Stream the track's catalog audio file")
 async def track_audio(track_id: str, catalog: CatalogDep) -> FileResponse:
-    path = await run_in_threadpool(catalog.audio_path, track_id)
-    if path is None:
+    exists, path = await run_in_threadpool(catalog.audio_path, track_id)
+    if not exists:
         raise _not_found(track_id)
+    if path is None:
+        raise ApiError(404, "audio_unavailable",
+                       f"track {track_id} is in the catalog but its audio file is missing or "
+                       "outside the data dir: index the catalog again (cvsm index) or upload "
+                       "the track again")
     media = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
     return FileResponse(path, media_type=media)
 

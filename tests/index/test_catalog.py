@@ -37,7 +37,7 @@ def test_add_search_filter_delete_reopen(tiny_catalog, tmp_path, db_url, embedde
     catalog.open()
     ids = add_all(catalog, tiny_catalog)
     first = catalog.repository.get(ids[0])
-    assert first.metadata["song"] and catalog.audio_path(ids[0]).is_file()
+    assert first.metadata["song"] and catalog.audio_path(ids[0])[1].is_file()
     query = catalog.repository.vector_of(ids[0])
     hits = catalog.search(query, 4)
     assert hits[0][0].id == ids[0] and hits[0][1] == pytest.approx(1.0, abs=1e-4)
@@ -66,7 +66,7 @@ def test_precomputed_vector_and_refresh(tiny_catalog, tmp_path, db_url, embedder
     vector[0] = 3.0
     record = catalog.add_track(np.zeros(16000, np.float32), source_bytes=b"RIFFxxxx",
                                filename="../../evil name.wav", title="t", vector=vector)
-    assert catalog.audio_path(record.id).parent == (data / "audio").resolve()
+    assert catalog.audio_path(record.id)[1].parent == (data / "audio").resolve()
     np.testing.assert_allclose(catalog.repository.vector_of(record.id)[0], 1.0)
     run_index(JobConfig(tiny_catalog, data, db_url, progress=False), embedder)  # another writer
     assert catalog.stats()["count"] == 1
@@ -103,7 +103,7 @@ def test_upload_and_batch_job_write_the_same_row(tiny_catalog, tmp_path, db_url,
                                atol=1e-5)
     assert np.linalg.norm(decode_vector(by_upload.vector)) == pytest.approx(1.0, abs=1e-6)
     assert by_job.run_id is not None and by_upload.run_id is None
-    assert Path(by_upload.source).parent == (data / "audio").resolve()
+    assert Path(by_upload.source).parent == Path("audio")  # relative: the data dir may move
     assert catalog.search(decode_vector(by_job.vector), 2)[1][1] == pytest.approx(1.0, abs=1e-4)
     catalog.close()
 

@@ -123,7 +123,7 @@ def test_symlink_planted_in_data_dir_is_not_followed(client, live, tmp_path):
     # swapped for a link after the fact: refused
     planted.unlink()
     os.symlink(outside, planted)
-    assert_error(client.get("/v1/tracks/linked/audio"), 404, "not_found")
+    assert_error(client.get("/v1/tracks/linked/audio"), 404, "audio_unavailable")
     assert client.delete("/v1/tracks/linked", headers=AUTH).status_code == 204
     assert outside.read_text().startswith(SECRET)  # deleting the track left the target alone
 
