@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog
 from index.repository import TrackRepository
+from model.evaluation.calibration import Calibration
 from model.inference.embedder import Embedder
 
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
@@ -67,6 +68,12 @@ def get_embedder(state: Annotated[ServiceState, Depends(_ready_state)]) -> Embed
     return state.embedder
 
 
+def get_calibration(state: Annotated[ServiceState, Depends(_ready_state)]
+                    ) -> Calibration | None:
+    """The served model's score calibration (None: hits carry the cosine only)."""
+    return state.calibration
+
+
 def get_repository(catalog: Annotated[Catalog, Depends(get_catalog)]) -> TrackRepository:
     """The track rows, for routes that only read them."""
     return catalog.repository
@@ -95,6 +102,7 @@ JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RepositoryDep = Annotated[TrackRepository, Depends(get_repository)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+CalibrationDep = Annotated[Calibration | None, Depends(get_calibration)]
 LoadedCatalogDep = Annotated[Catalog | None, Depends(get_loaded_catalog)]
 LoadedEmbedderDep = Annotated[Embedder | None, Depends(get_loaded_embedder)]
 WriteAuth = Depends(check_api_key)

@@ -29,6 +29,7 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.pool import EmbedPool
 from app.routes import health, search, tracks
 from app.routes import map as map_routes
+from app.scores import load_calibration
 from app.settings import Settings
 from app.state import ServiceState
 from index.catalog import Catalog, ModelMismatchError
@@ -102,6 +103,7 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
                         type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(2 * delay, OPEN_RETRY_MAX_S)
+    state.calibration = load_calibration(state.settings.calibration, emb.fingerprint)
     state.embedder = emb
     state.map.schedule_refresh(state.catalog.repository)  # the first map, before the page asks
     log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())

@@ -36,6 +36,12 @@ class TrackPage(BaseModel):
 
 class Hit(TrackOut):
     score: float = Field(examples=[0.93], description="cosine similarity, higher is closer")
+    same_singer: float | None = Field(
+        None, examples=[0.82], description="calibrated probability that the query's singer "
+        "sings this track, at even prior odds (docs/design.md, Calibration); null when the "
+        "served model has no calibration")
+    match: str | None = Field(None, examples=["very likely the same singer"],
+                              description="`same_singer` in words")
 
 
 class QueryInfo(BaseModel):

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
                              "service must agree")
     onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
                                         "folder is read-only; default data_dir/models/onnx")
+    calibration: Path | None = Field(None, description="cosine -> P(same singer) curve from "
+                                     "`cvsm calibrate`; default: the bundled model's")
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: SecretStr | None = Field(None, description="when set, writes need X-API-Key")

@@ -15,6 +15,7 @@ from app.metrics import Metrics
 from app.pool import EmbedPool
 from app.settings import Settings
 from index.catalog import Catalog
+from model.evaluation.calibration import Calibration
 from model.inference.embedder import Embedder
 
 
@@ -28,6 +29,7 @@ class ServiceState:
     map: CatalogMap
     embedder: Embedder | None = None
     catalog: Catalog | None = None
+    calibration: Calibration | None = None
     failed: bool = False
 
     @property

@@ -8,11 +8,12 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from app.deps import CatalogDep, EmbedderDep, JobsDep, MapDep, SettingsDep
+from app.deps import CalibrationDep, CatalogDep, EmbedderDep, JobsDep, MapDep, SettingsDep
 from app.errors import ApiError
 from app.jobs import JobRunner, embed_query
 from app.routes.common import ERRORS, track_out
 from app.schemas import Hit, QueryInfo, SearchResponse
+from app.scores import readable
 from app.settings import Settings
 from index.repository import TrackRepository
 from model.inference.embedder import Embedder
@@ -50,6 +51,7 @@ async def search(
     catalog: CatalogDep,
     jobs: JobsDep,
     catalog_map: MapDep,
+    calibration: CalibrationDep,
     file: Annotated[UploadFile | None, File(description="audio clip (WAV, FLAC, OGG, Opus, "
                                             "MP3, M4A)")] = None,
     track_id: Annotated[str | None, Form(description="search by this catalog track instead",
@@ -77,6 +79,6 @@ async def search(
                                min_score=min_score, exclude_ids=exclude_ids))
     info.point, info.map_version = catalog_map.project(vector)
     catalog_map.schedule_refresh(catalog.repository)
-    results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6))
-               for rec, score in hits]
+    results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6),
+                   **readable(calibration, float(score))) for rec, score in hits]
     return SearchResponse(query=info, results=results)

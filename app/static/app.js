@@ -87,7 +87,15 @@ function renderResults(results) {
     const score = document.createElement("span");
     score.className = "score";
     score.textContent = hit.score.toFixed(3);
+    score.title = "cosine similarity of the two voices' embeddings";
     meta.append(name, score);
+    if (hit.match) {
+      const match = document.createElement("span");
+      match.className = `match p${Math.min(9, Math.floor(hit.same_singer * 10))}`;
+      match.textContent = `${hit.match} (${Math.round(hit.same_singer * 100)}%)`;
+      match.title = "calibrated on singers the model never heard, at even prior odds";
+      meta.append(match);
+    }
     const audio = document.createElement("audio");
     audio.controls = true; audio.preload = "none"; audio.src = hit.audio_url;
     li.append(meta, audio);
