@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import docs_pages, errors
 from app.auth import WriteKeyMiddleware
 from app.catalog_map import CatalogMap
 from app.limits import BodyLimitMiddleware
@@ -164,12 +164,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     metrics.bind(state.index_size, lambda: state.pool.depth)
     app = FastAPI(title="CVSM vocal similarity search", version=VERSION,
                   description="Upload a song or a vocal take; get the catalog tracks whose "
-                  "singer sounds most alike.", lifespan=_lifespan(state, embedder))
+                  "singer sounds most alike.", lifespan=_lifespan(state, embedder),
+                  docs_url=None, redoc_url=None)  # served offline by app/docs_pages.py
     app.state.service = state
     errors.install(app)
     for module in (health, search, tracks, map_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    docs_pages.install(app)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
