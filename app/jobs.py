@@ -49,7 +49,10 @@ def decode_checked(data: bytes, max_seconds: float, min_seconds: float) -> Decod
 
 
 def embed_query(embedder: Embedder, data: bytes, max_seconds: float,
-                min_seconds: float) -> tuple[np.ndarray, float]:
-    """An upload -> (its track embedding, its decoded duration in seconds)."""
+                min_seconds: float) -> tuple[np.ndarray, float, list[bool]]:
+    """An upload -> (its track embedding, its decoded duration in seconds, which of its
+    seconds the embedding used: those with sound, or with singing when the gate is on)."""
     audio = decode_checked(data, max_seconds, min_seconds)
-    return embedder.embed_waveform(audio.samples), audio.duration
+    masks: list[np.ndarray] = []
+    vector = embedder.embed_many([audio.samples], masks_out=masks)[0]
+    return vector, audio.duration, [bool(m) for m in masks[0]]

@@ -50,6 +50,12 @@ class QueryInfo(BaseModel):
     point: list[float] | None = Field(None, examples=[[0.12, -0.4]],
                                       description="the query on the embedding map (GET /v1/map)")
     map_version: int = Field(-1, description="the map `version` whose frame `point` is in")
+    used_seconds: list[bool] | None = Field(
+        None, examples=[[False, True, True]], description="per 1 s of an uploaded query: "
+        "whether the embedding used it (see `selection`)")
+    selection: str | None = Field(None, examples=["sound"], description="what `used_seconds` "
+                                  "kept: `sound` (every second with sound) or `singing` (the "
+                                  "vocal gate's judgement)")
 
 
 class SearchResponse(BaseModel):

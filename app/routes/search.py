@@ -27,9 +27,10 @@ async def _upload_vector(file: UploadFile, settings: Settings, embedder: Embedde
                          jobs: JobRunner) -> tuple[np.ndarray, QueryInfo]:
     """The uploaded clip's embedding (decoded and embedded in the bounded pool)."""
     data = await file.read()
-    vector, seconds = await jobs.run(embed_query, embedder, data, settings.max_query_seconds,
-                                     settings.min_audio_seconds)
-    return vector, QueryInfo(duration_s=round(seconds, 3))
+    vector, seconds, used = await jobs.run(embed_query, embedder, data,
+                                           settings.max_query_seconds, settings.min_audio_seconds)
+    return vector, QueryInfo(duration_s=round(seconds, 3), used_seconds=used,
+                             selection="singing" if embedder.gate is not None else "sound")
 
 
 async def _track_vector(tracks: TrackRepository, track_id: str) -> tuple[np.ndarray, QueryInfo]:

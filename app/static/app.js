@@ -60,9 +60,54 @@ function drawMap(query, hitIds) {
     star.setAttribute("id", "query-point");
     svg.appendChild(star);
   }
+  drawLegend(pts, hitIds);
   const shown = catalogMap.points.length;
   $("map-note").textContent = shown < catalogMap.total
     ? `${shown} of ${catalogMap.total} tracks shown` : `${shown} tracks`;
+}
+
+function drawLegend(points, hitIds) {
+  // One swatch per artist (colour as on the map), the query's matches' artists first.
+  const counts = new Map();
+  for (const p of points) {
+    const a = p.artist || "unknown";
+    const c = counts.get(a) || { n: 0, hits: 0 };
+    c.n += 1; if (hitIds.has(p.id)) c.hits += 1;
+    counts.set(a, c);
+  }
+  const names = [...counts.keys()].sort((a, b) =>
+    (counts.get(b).hits - counts.get(a).hits) || a.localeCompare(b));
+  const legend = $("legend");
+  legend.replaceChildren();
+  for (const name of names.slice(0, 24)) {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch"; swatch.style.background = colourOf(name === "unknown" ? "" : name);
+    const c = counts.get(name);
+    li.append(swatch, `${name} (${c.n}${c.hits ? `, ${c.hits} matched` : ""})`);
+    if (c.hits) li.className = "matched";
+    legend.appendChild(li);
+  }
+  if (names.length > 24) legend.append(`… and ${names.length - 24} more artists`);
+}
+
+function showUsedSeconds(query) {
+  const strip = $("used");
+  strip.replaceChildren();
+  if (!query.used_seconds) { strip.hidden = true; return; }
+  strip.hidden = false;
+  const what = query.selection === "singing" ? "singing" : "sound";
+  const used = query.used_seconds.filter(Boolean).length;
+  const label = document.createElement("span");
+  label.textContent = `Seconds of your clip the voice was taken from (${what}): ` +
+    `${used} of ${query.used_seconds.length} `;
+  strip.appendChild(label);
+  query.used_seconds.forEach((on, i) => {
+    const cell = document.createElement("span");
+    cell.className = on ? "sec on" : "sec";
+    cell.title = `${i}-${i + 1} s: ${on ? "used" : `no ${what}, skipped`}`;
+    strip.appendChild(cell);
+  });
 }
 
 async function loadMap() {
@@ -116,10 +161,13 @@ async function search(file) {
     const secs = body.query.duration_s != null ? `${body.query.duration_s.toFixed(1)} s` : "";
     setStatus(`${body.results.length} matches for ${file.name} (${secs})`);
     renderResults(body.results);
+    showUsedSeconds(body.query);
     if (body.query.map_version !== catalogMap.version) catalogMap = await fetchJson("/v1/map");
     drawMap(body.query.point, new Set(body.results.map((h) => h.id)));
   } catch (err) {
     setStatus(`Search failed: ${err.message}`, true);
+    $("results").replaceChildren();
+    $("used").hidden = true;
   }
 }
 
@@ -138,5 +186,8 @@ function setupDrop() {
   });
 }
 
+window.addEventListener("error", (e) => setStatus(`Page error: ${e.message}`, true));
+window.addEventListener("unhandledrejection",
+  (e) => setStatus(`Page error: ${e.reason && e.reason.message || e.reason}`, true));
 setupDrop();
 loadMap();

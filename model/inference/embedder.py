@@ -173,10 +173,11 @@ class Embedder:
         """One track's L2-normalised embedding; `voiced` (per chunk) overrides the gates."""
         return self.embed_many([wave], None if voiced is None else [voiced])[0]
 
-    def embed_many(self, waves: list[np.ndarray],
-                   voiced: list[np.ndarray] | None = None) -> np.ndarray:
+    def embed_many(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
+                   masks_out: list[np.ndarray] | None = None) -> np.ndarray:
         """Several tracks at once: one front-end pass over all their chunks, the backbone only
-        over the selected chunks, shared batches (the indexing path)."""
+        over the selected chunks, shared batches (the indexing path). `masks_out`, when given,
+        receives each track's per-second selection (what the page shows of a query)."""
         if not waves:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunked = [chunk(w) for w in waves]
@@ -189,6 +190,8 @@ class Embedder:
                 mask = np.asarray(voiced[i][: len(c)], bool)
             masks.append(mask if mask.any() else np.ones(len(c), bool))
             start += len(c)
+        if masks_out is not None:
+            masks_out.extend(masks)
         keep = torch.from_numpy(np.concatenate(masks)).to(logmel.device)
         emb = self.project(self.backbone(logmel[keep]))
         vectors, start = [], 0

@@ -66,6 +66,12 @@ def test_upload_see_results_and_play(browser, tmp_path, seeded_dir, embedder, in
         assert float(items.first.locator(".score").inner_text()) == pytest.approx(1.0, abs=1e-3)
         page.wait_for_selector("#query-point")
         assert "5 matches" in page.inner_text("#status")
+        # which seconds of the 6 s clip the voice came from; the artists' legend, matches first
+        assert page.locator("#used .sec").count() == 6
+        assert page.locator("#used .sec.on").count() >= 1
+        legend = page.locator("#legend li")
+        assert legend.count() == 4 and "matched" in legend.first.inner_text()
+        assert page.locator("#map circle title").first.text_content()  # hover titles
         # drag and drop a second query: the list is replaced by its matches
         drop_file(page, "/v1/tracks/singer00_song01/audio", "dropped.wav")
         page.wait_for_function("() => document.querySelector('#status').textContent"
@@ -76,6 +82,13 @@ def test_upload_see_results_and_play(browser, tmp_path, seeded_dir, embedder, in
                                timeout=15_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "service-page.png"), full_page=True)
+        # a file that is not audio: the reason shows in the page, in the error style
+        bad = tmp_path / "notes.wav"
+        bad.write_bytes(b"these are not audio samples" * 100)
+        page.set_input_files("#file", str(bad))
+        page.wait_for_selector("#status.error")
+        assert "Search failed" in page.inner_text("#status")
+        assert page.locator("#results li").count() == 0
         assert not errors, errors
         page.close()
 
