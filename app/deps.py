@@ -8,11 +8,13 @@ still loading; only this module knows that they live in the lifespan's `ServiceS
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from app.access import AudioLinks, read_allowed
 from app.auth import HEADER, UNAUTHORIZED, key_matches
 from app.catalog_map import CatalogMap
 from app.errors import ApiError
@@ -26,7 +28,8 @@ from model.evaluation.calibration import Calibration
 from model.inference.embedder import Embedder
 
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False,
-                              description="needed for writes when CVSM_API_KEY is set")
+                              description="needed for writes when CVSM_API_KEY is set, and for "
+                              "reads when CVSM_READ_API_KEY is set")
 
 
 def _state(request: Request) -> ServiceState:
@@ -95,7 +98,29 @@ def check_api_key(settings: Annotated[Settings, Depends(get_settings)],
         raise ApiError(401, "unauthorized", UNAUTHORIZED)
 
 
+def check_read_key(settings: Annotated[Settings, Depends(get_settings)],
+                   given: Annotated[str | None, Security(api_key_header)] = None) -> None:
+    """Private catalogs (CVSM_READ_API_KEY): reads need the read key or the write key."""
+    if not read_allowed(settings.read_api_key, settings.api_key, given):
+        raise ApiError(401, "unauthorized", UNAUTHORIZED)
+
+
+def get_links(settings: Annotated[Settings, Depends(get_settings)]) -> AudioLinks:
+    """Audio URLs for responses (signed when the catalog is private)."""
+    return AudioLinks(settings.read_api_key, settings.audio_url_ttl_s)
+
+
+def limit_search(request: Request, state: Annotated[ServiceState, Depends(_state)],
+                 given: Annotated[str | None, Security(api_key_header)] = None) -> None:
+    """One search counted against the client (its key, else its address); 429 past it."""
+    client = f"key:{hashlib.sha256(given.encode()).hexdigest()[:16]}" if given else \
+        f"ip:{request.client.host if request.client else '?'}"
+    if state.limiter is not None:
+        state.limiter.hit(client)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LinksDep = Annotated[AudioLinks, Depends(get_links)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 MapDep = Annotated[CatalogMap, Depends(get_map)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
@@ -106,3 +131,5 @@ CalibrationDep = Annotated[Calibration | None, Depends(get_calibration)]
 LoadedCatalogDep = Annotated[Catalog | None, Depends(get_loaded_catalog)]
 LoadedEmbedderDep = Annotated[Embedder | None, Depends(get_loaded_embedder)]
 WriteAuth = Depends(check_api_key)
+ReadAuth = Depends(check_read_key)
+SearchLimit = Depends(limit_search)

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import docs_pages, errors
+from app.access import SearchLimiter
 from app.auth import WriteKeyMiddleware
 from app.catalog_map import CatalogMap
 from app.limits import BodyLimitMiddleware
@@ -160,7 +161,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     state = ServiceState(settings=settings, metrics=metrics,
                          pool=EmbedPool(settings.embed_workers, settings.embed_queue,
                                         prepare_worker_thread),
-                         map=CatalogMap(settings.map_points, settings.map_refresh_seconds))
+                         map=CatalogMap(settings.map_points, settings.map_refresh_seconds),
+                         limiter=SearchLimiter(settings.search_rate_limit))
     metrics.bind(state.index_size, lambda: state.pool.depth)
     app = FastAPI(title="CVSM vocal similarity search", version=VERSION,
                   description="Upload a song or a vocal take; get the catalog tracks whose "

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: SecretStr | None = Field(None, description="when set, writes need X-API-Key")
+    read_api_key: SecretStr | None = Field(None, description="when set, search, listing, map "
+                                           "and audio need X-API-Key (this key or the write "
+                                           "key); audio links in responses are signed")
+    audio_url_ttl_s: float = Field(600.0, gt=0, description="how long a signed audio link "
+                                   "stays valid (private catalogs)")
+    search_rate_limit: str = Field("", description="per-client limit on /v1/search, e.g. "
+                                   "'60/minute' (the `limits` syntax); empty: none")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
     max_upload_mb: float = Field(20.0, gt=0, description="request body cap, checked while read")
     max_query_seconds: float = Field(120.0, gt=0, description="longest query audio decoded")

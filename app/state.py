@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.access import SearchLimiter
 from app.catalog_map import CatalogMap
 from app.metrics import Metrics
 from app.pool import EmbedPool
@@ -29,6 +30,7 @@ class ServiceState:
     map: CatalogMap
     embedder: Embedder | None = None
     catalog: Catalog | None = None
+    limiter: SearchLimiter | None = None
     calibration: Calibration | None = None
     failed: bool = False
 

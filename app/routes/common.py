@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.access import AudioLinks
 from app.schemas import ErrorBody, TrackOut
 from index.repository import TrackRecord
 
@@ -17,8 +18,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def track_out(record: TrackRecord) -> TrackOut:
-    """A catalog `TrackRecord` as the API shows it."""
+def track_out(record: TrackRecord, links: AudioLinks) -> TrackOut:
+    """A catalog `TrackRecord` as the API shows it (its audio link signed when private)."""
     return TrackOut(id=record.id, title=record.title or None,
-                 artist=record.artist or None, metadata=dict(record.metadata or {}),
-                 duration_s=record.duration, audio_url=f"/v1/tracks/{record.id}/audio")
+                    artist=record.artist or None, metadata=dict(record.metadata or {}),
+                    duration_s=record.duration, audio_url=links.url(record.id))

@@ -8,7 +8,17 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from app.deps import CalibrationDep, CatalogDep, EmbedderDep, JobsDep, MapDep, SettingsDep
+from app.deps import (
+    CalibrationDep,
+    CatalogDep,
+    EmbedderDep,
+    JobsDep,
+    LinksDep,
+    MapDep,
+    ReadAuth,
+    SearchLimit,
+    SettingsDep,
+)
 from app.errors import ApiError
 from app.jobs import JobRunner, embed_query
 from app.routes.common import ERRORS, track_out
@@ -45,6 +55,7 @@ async def _track_vector(tracks: TrackRepository, track_id: str) -> tuple[np.ndar
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS,
+             dependencies=[ReadAuth, SearchLimit],
              summary="Find the catalog tracks whose singer sounds most like the query")
 async def search(
     settings: SettingsDep,
@@ -53,6 +64,7 @@ async def search(
     jobs: JobsDep,
     catalog_map: MapDep,
     calibration: CalibrationDep,
+    links: LinksDep,
     file: Annotated[UploadFile | None, File(description="audio clip (WAV, FLAC, OGG, Opus, "
                                             "MP3, M4A)")] = None,
     track_id: Annotated[str | None, Form(description="search by this catalog track instead",
@@ -80,6 +92,6 @@ async def search(
                                min_score=min_score, exclude_ids=exclude_ids))
     info.point, info.map_version = catalog_map.project(vector)
     catalog_map.schedule_refresh(catalog.repository)
-    results = [Hit(**track_out(rec).model_dump(), score=round(float(score), 6),
+    results = [Hit(**track_out(rec, links).model_dump(), score=round(float(score), 6),
                    **readable(calibration, float(score))) for rec, score in hits]
     return SearchResponse(query=info, results=results)

@@ -8,11 +8,23 @@ import uuid
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, Security, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from app.deps import CatalogDep, EmbedderDep, JobsDep, MapDep, RepositoryDep, SettingsDep, WriteAuth
+from app.access import read_allowed
+from app.deps import (
+    CatalogDep,
+    EmbedderDep,
+    JobsDep,
+    LinksDep,
+    MapDep,
+    ReadAuth,
+    RepositoryDep,
+    SettingsDep,
+    WriteAuth,
+    api_key_header,
+)
 from app.errors import ApiError
 from app.jobs import decode_checked
 from app.routes.common import ERRORS, track_out
@@ -34,27 +46,35 @@ def _not_found(track_id: str) -> ApiError:
     return ApiError(404, "not_found", f"no track with id {track_id}")
 
 
-@router.get("", response_model=TrackPage, summary="List catalog tracks, paged")
-async def list_tracks(tracks: RepositoryDep,
+@router.get("", response_model=TrackPage, summary="List catalog tracks, paged",
+            dependencies=[ReadAuth])
+async def list_tracks(tracks: RepositoryDep, links: LinksDep,
                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TrackPage:
     records, total = await run_in_threadpool(tracks.page, offset, limit)
-    return TrackPage(items=[track_out(r) for r in records], total=total, offset=offset,
+    return TrackPage(items=[track_out(r, links) for r in records], total=total, offset=offset,
                      limit=limit)
 
 
 @router.get("/{track_id}", response_model=TrackOut, responses=NOT_FOUND,
-            summary="One track")
-async def get_track(track_id: str, tracks: RepositoryDep) -> TrackOut:
+            summary="One track", dependencies=[ReadAuth])
+async def get_track(track_id: str, tracks: RepositoryDep, links: LinksDep) -> TrackOut:
     record = await run_in_threadpool(tracks.get, track_id)
     if record is None:
         raise _not_found(track_id)
-    return track_out(record)
+    return track_out(record, links)
 
 
 @router.get("/{track_id}/audio", responses=NOT_FOUND, response_class=FileResponse,
             summary="Stream the track's catalog audio file")
-async def track_audio(track_id: str, catalog: CatalogDep) -> FileResponse:
+async def track_audio(track_id: str, catalog: CatalogDep, settings: SettingsDep,
+                      links: LinksDep, expires: int | None = None, sig: str | None = None,
+                      key: Annotated[str | None, Security(api_key_header)] = None
+                      ) -> FileResponse:
+    """Private catalogs: the read (or write) key in `X-API-Key`, or a signed link from a
+    search or listing (`expires`, `sig`), which players can use without the key."""
+    if not read_allowed(settings.read_api_key, settings.api_key, key):
+        links.check(track_id, expires, sig)
     exists, path = await run_in_threadpool(catalog.audio_path, track_id)
     if not exists:
         raise _not_found(track_id)
@@ -102,6 +122,7 @@ async def add_track(
     catalog: CatalogDep,
     jobs: JobsDep,
     catalog_map: MapDep,
+    links: LinksDep,
     file: Annotated[UploadFile, File(description="the track's audio")],
     title: Annotated[str, Form(max_length=512, examples=["Morning song"])] = "",
     artist: Annotated[str, Form(max_length=512, examples=["singer00"])] = "",
@@ -118,7 +139,7 @@ async def add_track(
     record = await jobs.run(_add, settings, embedder, catalog, data, _safe_name(file.filename),
                             fields)
     catalog_map.touch()
-    return track_out(record)
+    return track_out(record, links)
 
 
 @router.delete("/{track_id}", status_code=204, responses=NOT_FOUND, dependencies=[WriteAuth],

@@ -10,9 +10,16 @@ function setStatus(text, isError = false) {
   $("status").className = isError ? "error" : "";
 }
 
-async function fetchJson(url, options) {
-  const res = await fetch(url, options);
+function authHeaders() {
+  // A private catalog's key, kept for this tab only; sent as X-API-Key, never in a URL.
+  const key = sessionStorage.getItem("cvsm-key");
+  return key ? { "X-API-Key": key } : {};
+}
+
+async function fetchJson(url, options = {}) {
+  const res = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401) $("key-box").hidden = false;
   if (!res.ok) {
     const msg = body.error ? body.error.message : `HTTP ${res.status}`;
     throw new Error(msg);
@@ -171,6 +178,16 @@ async function search(file) {
   }
 }
 
+function setupKey() {
+  $("key-save").addEventListener("click", () => {
+    sessionStorage.setItem("cvsm-key", $("key").value.trim());
+    $("key").value = "";
+    $("key-box").hidden = true;
+    setStatus("");
+    loadMap();
+  });
+}
+
 function setupDrop() {
   const drop = $("drop");
   $("file").addEventListener("change", (e) => search(e.target.files[0]));
@@ -189,5 +206,6 @@ function setupDrop() {
 window.addEventListener("error", (e) => setStatus(`Page error: ${e.message}`, true));
 window.addEventListener("unhandledrejection",
   (e) => setStatus(`Page error: ${e.reason && e.reason.message || e.reason}`, true));
+setupKey();
 setupDrop();
 loadMap();

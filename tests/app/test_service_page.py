@@ -125,3 +125,27 @@ def test_api_docs_work_without_internet(browser, tmp_path, seeded_dir, embedder,
         # offline); nothing the pages need leaves the service
         assert [u for u in outside if not u.endswith("/redoc/logo-mini.svg")] == [], outside
         context.close()
+
+
+def test_private_catalog_page_asks_for_the_key(browser, tmp_path, seeded_dir, embedder,
+                                               init_checkpoint, synth_manifest):
+    """With a read key the page asks for it, then searches and plays through signed links."""
+    settings = Settings(data_dir=copy_data_dir(seeded_dir, tmp_path / "data"),
+                        checkpoint=init_checkpoint, read_api_key="read-key",
+                        refresh_seconds=0, _env_file=None)
+    _, clip = mixture_of(synth_manifest, 2)
+    with LiveServer(settings, embedder) as live:
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("#key-box:not([hidden])")
+        page.fill("#key", "read-key")
+        page.click("#key-save")
+        page.wait_for_selector("#map circle")
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#results li.result")
+        src = page.locator("#results audio").first.get_attribute("src")
+        assert "sig=" in src and "read-key" not in src
+        page.locator("#results audio").first.evaluate("a => a.play()")
+        page.wait_for_function("() => document.querySelector('#results audio').currentTime > 0",
+                               timeout=15_000)
+        page.close()
