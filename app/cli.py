@@ -24,7 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
+    describe(sub)
     return parser
+
+
+def describe(sub: argparse._SubParsersAction) -> None:
+    """Every subcommand's --help opens with a description (its one-line help where it has no
+    longer one) and shows each option's default."""
+    from app.commands.options import SettingsHelpFormatter
+
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        command.description = command.description or (helps.get(name) or "").capitalize()
+        command.formatter_class = SettingsHelpFormatter
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,12 +48,16 @@ BACKEND_CHOICES = LazyChoices("model.inference.backends", "BACKENDS")
 
 class SettingsHelpFormatter(argparse.HelpFormatter):
     """Help of a Settings-backed flag: its text (or the field description), the variable that
-    also sets it and the field's default."""
+    also sets it and the field's default; other options show their default as argparse does."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         field = getattr(action, _FIELD, None)
         if field is None:
-            return super()._get_help_string(action)
+            text = super()._get_help_string(action) or ""
+            hidden = action.default is None or action.default is False \
+                or action.default is argparse.SUPPRESS
+            shown = not hidden and "default" not in text and action.option_strings
+            return f"{text} (default: %(default)s)" if shown else text
         return setting_help(field, getattr(action, _HELP), getattr(action, _DEFAULT_TEXT))
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate a synthetic singers corpus with a manifest")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--singers", type=int, default=6)
+    p.add_argument("--singers", type=int, default=6, help="synthetic singers (voices)")
     p.add_argument("--songs", type=int, default=4, help="songs; every singer sings every song")
     p.add_argument("--seconds", type=float, default=8.0, help="length of each track")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed: the same seed, the same corpus")
     p.set_defaults(handler=run)
 
 

@@ -47,3 +47,17 @@ def test_help_and_version_are_fast(tmp_path: Path) -> None:
         assert done.returncode == 0 and done.stdout, done.stderr
         assert seconds < 3.0, (args, seconds)
         print(f"cvsm {' '.join(args)}: {seconds:.2f} s")
+
+
+def test_every_subcommand_has_a_description_and_every_option_help() -> None:
+    import argparse
+
+    from app.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert command.description, name
+        for action in command._actions:
+            assert action.help or action.dest == "help", (name, action.option_strings)
+        text = command.format_help()
+        assert "default: None" not in text, name
