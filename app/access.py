@@ -79,6 +79,6 @@ class SearchLimiter:
             return
         reset = self.limiter.get_window_stats(self.item, client).reset_time
         retry = max(1, math.ceil(reset - time.time()))
-        raise ApiError(429, "rate_limited", f"too many searches from this client: at most "
-                       f"{self.item} ; try again in {retry} s",
+        raise ApiError(429, "rate_limited", f"too many searches from this client (limit: "
+                       f"{self.item}): try again in {retry} s",
                        headers={"Retry-After": str(retry)})
