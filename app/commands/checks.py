@@ -36,15 +36,16 @@ def model_file(settings: Settings) -> Path:
 
 
 def catalog_path(path: Path) -> Path:
-    """A catalog that exists and lists at least one track (its rows parse: ManifestError)."""
-    from index.sources import read_catalog
+    """A catalog that exists; a manifest CSV must also parse and list a track (ManifestError
+    names a bad row). A folder is scanned once, by the job itself."""
+    from model.data.manifest import read_manifest
 
     if not path.exists():
         raise UserError(f"catalog {path} not found: give a manifest CSV (docs/manifest.md) "
                         "or a folder of audio files")
-    if not read_catalog(path):
-        raise UserError(f"catalog {path} holds no tracks: add rows to the CSV, or audio "
-                        "files (wav, flac, mp3, ogg, opus, m4a, ...) to the folder")
+    if path.is_file() and not read_manifest(path):
+        raise UserError(f"catalog {path} lists no tracks: add rows as docs/manifest.md "
+                        "describes")
     return path
 
 

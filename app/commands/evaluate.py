@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.commands.checks import UserError
 from app.commands.options import (
     LazyChoices,
     SettingsHelpFormatter,
@@ -105,21 +106,18 @@ def run(args: argparse.Namespace) -> int:
     from model.evaluation.systems import train_artists
 
     if not args.checkpoint and not args.baseline:
-        print("give --checkpoint and/or --baseline", file=sys.stderr)
-        return 2
+        raise UserError("nothing to score: give --checkpoint and/or --baseline")
     try:
         artists = chosen_artists(args)
     except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
     config = EvalConfig.make(args.quick, args.seeds, args.episodes, args.probe_device,
                              min(workers, args.seeds or 5))
     try:
         systems = _systems(args, settings_from(args).device)
     except ValueError as exc:  # e.g. --embedding kd for a checkpoint without that head
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     if not systems:
         return 1
     start = time.perf_counter()

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from app.commands.checks import UserError
 from app.commands.options import SettingsHelpFormatter, add_device_option, settings_from
 
 
@@ -53,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
                           cache_dir=args.cache_dir, resume=args.resume, workers=args.workers,
                           dist=dist_from_env(dict(os.environ)))
     except (ManifestError, ValueError, TeacherUnavailable) as exc:
-        print(f"error: {exc}")
-        return 2
+        raise UserError(str(exc)) from None  # one line on stderr, exit 2 (app/cli.py)
     max_s = args.max_minutes * 60 if args.max_minutes else None
     try:
         summary = trainer.run(args.steps, max_seconds=max_s)

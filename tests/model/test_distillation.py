@@ -204,7 +204,7 @@ def test_cli_takes_several_manifests_and_init(synth_manifest, voices, cache, ini
     assert "solo" in state["train_artists"] or "solo" in state["val_artists"]
     missing = subprocess.run(cmd[:-2] + ["--init", str(tmp_path / "nope.pt")] + cmd[-2:],
                              capture_output=True, text=True, env=env, cwd=ROOT)
-    assert missing.returncode == 2 and "no such checkpoint" in missing.stdout
+    assert missing.returncode == 2 and "no such checkpoint" in missing.stderr
 
 
 def test_served_embedding_is_recorded_and_loaded(synth_manifest, voices, cache, teacher,

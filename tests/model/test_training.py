@@ -129,7 +129,7 @@ def test_bad_manifests_fail_before_training(synth_manifest, cache, tmp_path) -> 
                           str(ROOT / "configs" / "cola_art.toml"), "--data", str(no_artist),
                           "--out", str(tmp_path / "cli"), "--cache-dir", str(cache)],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "row 3 (t2)" in out.stdout
+    assert out.returncode == 2 and "row 3 (t2)" in out.stderr
 
 
 def test_embedder_deterministic_and_batched(init_checkpoint, synth_manifest) -> None:
