@@ -38,9 +38,11 @@ class JobRunner:
                            {"Retry-After": "1"}) from None
 
 
-def decode_checked(data: bytes, max_seconds: float, min_seconds: float) -> DecodedAudio:
-    """Decode an upload; AudioError subclasses become 415/422, too-short clips 422."""
-    audio = decode(data, max_seconds=max_seconds)
+def decode_checked(data: bytes, max_seconds: float, min_seconds: float,
+                   threads: int = 1) -> DecodedAudio:
+    """Decode an upload (a long one in `threads` parts at once); AudioError subclasses become
+    415/422, too-short clips 422."""
+    audio = decode(data, max_seconds=max_seconds, threads=threads)
     if audio.duration < min_seconds:
         raise ApiError(422, "too_short",
                        f"the audio is {audio.duration:.2f} s long; at least {min_seconds:g} s "
@@ -52,7 +54,7 @@ def embed_query(embedder: Embedder, data: bytes, max_seconds: float,
                 min_seconds: float) -> tuple[np.ndarray, float, list[bool]]:
     """An upload -> (its track embedding, its decoded duration in seconds, which of its
     seconds the embedding used: those with sound, or with singing when the gate is on)."""
-    audio = decode_checked(data, max_seconds, min_seconds)
+    audio = decode_checked(data, max_seconds, min_seconds, threads=embedder.lanes)
     masks: list[np.ndarray] = []
     vector = embedder.embed_many([audio.samples], masks_out=masks)[0]
     return vector, audio.duration, [bool(m) for m in masks[0]]

@@ -32,8 +32,10 @@ class Settings(BaseSettings):
                                       "unset: chosen by catalog size")
     device: str = Field("auto", description="torch device the model runs on: auto (CUDA when "
                         "present, else CPU), cpu, cuda, cuda:1, ...")
-    backend: str = Field("auto", description="backbone runtime: auto (ONNX Runtime on CPU, "
-                         "torch on GPU), torch (reference), onnx, onnx-int8")
+    backend: str = Field("auto", description="backbone runtime: auto (on CPU the fastest "
+                         "runtime measured at start-up among the exact ones and the quality-"
+                         "gated bf16/int8 ones; torch on GPU), torch (reference), onnx, "
+                         "onnx-int8, openvino, openvino-bf16")
     vocal_gate: bool = Field(False, description="skip the backbone on chunks without singing "
                              "(model/inference/gate.py); changes the vectors, so index and "
                              "service must agree")

@@ -7,9 +7,10 @@
 #
 #   bash benchmarks/kd_ablation.sh A 50 MIR1K_DEV/clips.csv VOICES_EXTRA/clips.csv [RUNS]
 #   SYSTEMS="cvsm_ah kd_only" bash benchmarks/kd_ablation.sh B 50 ...   # only some runs
+#   STEPS=1650 bash benchmarks/kd_ablation.sh B 600 ...   # a step budget (shared machine)
 set -euo pipefail
 fold=$1 minutes=$2 mir=$3 voices=$4 runs=${5:-runs/ablation}
-PAIRS=${PAIRS:-2} THREADS=${THREADS:-1} DEVICE=${DEVICE:-cpu} BATCH=${BATCH:-32}
+STEPS=${STEPS:-1000000} PAIRS=${PAIRS:-2} THREADS=${THREADS:-1} DEVICE=${DEVICE:-cpu} BATCH=${BATCH:-32}
 SYSTEMS=${SYSTEMS:-"cvsm_ah cvsm_ah_extra cvsm_kd kd_only"}
 cvsm=${CVSM:-cvsm}
 held=$(python -c "from model.evaluation.folds import fold_singers as f; print(','.join(f('$fold')[1]))")
@@ -25,7 +26,7 @@ train() {  # name config data...
   for d in "$@"; do data+=(--data "$d"); done
   [ $# -gt 1 ] && val=$held,$ravdess  # the RAVDESS test actors never train
   OMP_NUM_THREADS=$THREADS $cvsm train --config "configs/$config.toml" "${data[@]}" \
-      --out "$out/$name" --device "$DEVICE" --steps 1000000 --batch-size "$BATCH" \
+      --out "$out/$name" --device "$DEVICE" --steps "$STEPS" --batch-size "$BATCH" \
       --val-artists "$val" --max-minutes "$minutes" --cache-dir "$runs/cache" --workers 2 \
       > "$out/$name.log" 2>&1
 }

@@ -108,7 +108,8 @@ def _safe_name(filename: str | None) -> str:
 def _add(settings: Settings, embedder: Embedder, catalog: Catalog, data: bytes, filename: str,
          fields: dict[str, Any]) -> TrackRecord:
     """Decode, embed and store one track (runs on a pool worker)."""
-    audio = decode_checked(data, settings.max_track_seconds, settings.min_audio_seconds)
+    audio = decode_checked(data, settings.max_track_seconds, settings.min_audio_seconds,
+                           threads=embedder.lanes)
     vector = embedder.embed_waveform(audio.samples)
     return catalog.add_track(audio.samples, source_bytes=data, filename=filename, vector=vector,
                              **fields)

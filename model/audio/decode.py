@@ -1,10 +1,12 @@
 """Decode any common audio file to mono float32 at 16 kHz, or fail with a typed error.
 
 Everything that reaches the encoder goes through `decode`: training caches, the catalog job and
-the HTTP service. PyAV (FFmpeg) does the demuxing, decoding and resampling straight to 16 kHz
-(libswresample, a well-kept resampler), so a 44.1 kHz stereo MP3 never exists in memory at its
-full size. Every failure is an `AudioError` subclass with a stable `code`, so the service can map
-it to a 4xx without parsing messages, and the decoder never loops without a deadline.
+the HTTP service. PyAV (FFmpeg) demuxes and decodes; model/audio/mono.py downmixes and
+resamples to 16 kHz block by block (libswresample), so a 44.1 kHz stereo MP3 never
+exists in memory at its full size and costs little more than FFmpeg's own decoding. Every failure
+is an `AudioError` subclass (model/audio/errors.py, re-exported here) with a stable `code`, so
+the service can map it to a 4xx without parsing messages, and the decoder never loops without a
+deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from model.audio import sndfile
+from model.audio.errors import (
+    AudioError,  # noqa: F401 - re-exported: callers catch decode's errors from here
+    CorruptAudioError,
+    EmptyAudioError,
+    TooLongError,
+    UnsupportedFormatError,
+)
+from model.audio.mono import MonoStream
+from model.audio.resample import MAX_SOURCE_RATE
 from model.audio.signal import SAMPLE_RATE
 
 try:  # PyAV (FFmpeg) is the decoder; libsndfile is the fallback where no PyAV wheel exists.
@@ -34,40 +46,11 @@ DEFAULT_TIMEOUT_S = 20.0
 SILENCE_PEAK = 1e-4
 #: Decoded duration below this share of the declared duration means the file was cut short.
 TRUNCATION_TOLERANCE = 0.9
-#: Highest source sample rate accepted (studio formats stop at 768 kHz); found by fuzzing.
-MAX_SOURCE_RATE = 768_000
+
+#: "auto": libsndfile where it is faster (WAV, FLAC, AIFF, MP3), FFmpeg otherwise.
+DECODERS = ("auto", "ffmpeg")
 
 AudioSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
-
-
-class AudioError(ValueError):
-    """Base class of decoding failures; `code` is stable and machine-readable."""
-
-    code = "audio_error"
-
-
-class UnsupportedFormatError(AudioError):
-    """The bytes are not a container/codec we can read (or hold no audio stream)."""
-
-    code = "unsupported_format"
-
-
-class CorruptAudioError(AudioError):
-    """The container was recognised but its data is damaged, truncated or non-finite."""
-
-    code = "corrupt_audio"
-
-
-class EmptyAudioError(AudioError):
-    """Zero samples, or nothing above the silence floor."""
-
-    code = "empty_audio"
-
-
-class TooLongError(AudioError):
-    """Longer than the caller's duration cap (checked before and while decoding)."""
-
-    code = "too_long"
 
 
 @dataclass(frozen=True)
@@ -101,14 +84,16 @@ def _check_riff(head: bytes, size: int) -> None:
         pos += 8 + length + (length & 1)
 
 
-def _open(source: AudioSource) -> av.container.InputContainer:
+def _prepare(source: AudioSource) -> str | io.BytesIO:
+    """A path or an in-memory file both decoders can read; empty, missing and cut-off WAV
+    sources are refused here, before either decoder sees them."""
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
             raise EmptyAudioError("the audio data is empty (0 bytes)")
         source = bytes(source)
         _check_riff(source[:65536], len(source))
-        source = io.BytesIO(source)
-    elif isinstance(source, str | os.PathLike):
+        return io.BytesIO(source)
+    if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
             raise UnsupportedFormatError(f"no such audio file: {path.name}")
@@ -117,9 +102,13 @@ def _open(source: AudioSource) -> av.container.InputContainer:
             raise EmptyAudioError(f"the audio file is empty (0 bytes): {path.name}")
         with path.open("rb") as fh:
             _check_riff(fh.read(65536), size)
-        source = str(path)
-    else:
-        return _open(source.read())
+        return str(path)
+    return _prepare(source.read())
+
+
+def _open(source: str | io.BytesIO) -> av.container.InputContainer:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     try:
         return av.open(source, mode="r", options={"probesize": "5000000"}, timeout=10.0)
     except av.error.InvalidDataError as exc:
@@ -143,15 +132,37 @@ def decode(
     max_seconds: float = DEFAULT_MAX_SECONDS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     allow_silent: bool = False,
+    decoder: str = "auto",
+    threads: int = 1,
 ) -> DecodedAudio:
     """Decode `source` (path, bytes or binary file object) to mono float32 at 16 kHz.
 
     Raises an `AudioError` subclass for unsupported, corrupt, truncated, empty, silent (unless
     `allow_silent`, which training stems need) or too-long input. Decoding stops as soon as
     the duration cap is passed, so a tiny file declaring hours of audio costs almost nothing.
+    `decoder` "auto" reads WAV, FLAC, AIFF and MP3 with libsndfile (model/audio/sndfile.py)
+    and everything else, or whatever libsndfile fails on, with FFmpeg; "ffmpeg" always uses
+    FFmpeg, the earlier path, kept as the reference (docs/benchmarks.md). Both resample with
+    libswresample (model/audio/resample.py). `threads` > 1 lets libsndfile decode a long file
+    in that many parts at once (a query on an otherwise idle machine; the catalog job decodes
+    several files in parallel instead). `timeout_s` bounds FFmpeg, which can loop on crafted
+    input; libsndfile's work is bounded by the file's size.
     """
     if av is None:  # pragma: no cover
         return _decode_soundfile(source, max_seconds, allow_silent)
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+    prepared = _prepare(source)
+    if decoder == "auto":
+        fast = sndfile.decode(prepared, max_seconds, threads)
+        if fast is not None:
+            return _validate(fast.samples, fast.declared_seconds, fast.source_rate,
+                             fast.channels, fast.codec, allow_silent)
+    return _decode_ffmpeg(prepared, max_seconds, timeout_s, allow_silent)
+
+
+def _decode_ffmpeg(source: str | io.BytesIO, max_seconds: float, timeout_s: float,
+                   allow_silent: bool) -> DecodedAudio:
     deadline = time.monotonic() + timeout_s
     container = _open(source)
     try:
@@ -162,7 +173,7 @@ def decode(
         if stream.codec_context is None or not stream.codec_context.channels:
             raise UnsupportedFormatError("the audio stream has no channels")
         source_rate = int(stream.codec_context.sample_rate or 0)
-        if source_rate > MAX_SOURCE_RATE:  # resampling from ~1 GHz takes libswresample ~10 s
+        if source_rate > MAX_SOURCE_RATE:
             raise UnsupportedFormatError(f"a sample rate of {source_rate} Hz is not supported")
         channels = int(stream.codec_context.channels)
         codec = stream.codec_context.name
@@ -177,148 +188,13 @@ def decode(
     return _validate(samples, declared, source_rate, channels, codec, allow_silent)
 
 
-#: Sample formats read straight from decoded frames (dtype, scale to [-1, 1), offset).
-_SAMPLE_FORMATS = {
-    "u8": (np.uint8, 1 / 128, -128.0), "s16": (np.int16, 1 / 32768, 0.0),
-    "s32": (np.int32, 1 / 2**31, 0.0), "flt": (np.float32, 1.0, 0.0),
-    "dbl": (np.float64, 1.0, 0.0),
-}
-#: Source samples (per channel) resampled per libswresample call: one call per ~8 s of audio
-#: instead of one per codec frame (~1,000 for 30 s of MP3), where Python's per-call overhead
-#: cost as much as the decoding itself.
-_RESAMPLE_BLOCK = 1 << 17
-#: PyAV reads planes past the 8th from a garbage pointer (a segfault on 9+ channel files,
-#: found by fuzzing), so wider frames go through libswresample as one packed plane.
-_MAX_PLANES = 8
-
-
-def _frame_mono(frame: av.AudioFrame) -> np.ndarray:
-    """A packed float frame, averaged over its channels."""
-    channels = len(frame.layout.channels)
-    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
-
-
-class _MonoStream:
-    """Decoded frames -> mono float32 at 16 kHz, with Python's work per block, not per frame.
-
-    Frames' samples are collected as they come (numpy views of their planes); every ~8 s of
-    audio the block is downmixed at the source rate (numpy) and goes through one stateful
-    libswresample resampler, so the output equals resampling the whole signal at once, with
-    bounded memory. Per-frame conversion (a 30 s MP3 has 1,150 frames) had cost as much as the
-    decoding itself.
-    """
-
-    def __init__(self) -> None:
-        self.out: list[np.ndarray] = []
-        self.raw: list[list[np.ndarray]] = []  # per frame: its planes' samples, one layout
-        self.raw_key: tuple | None = None
-        self.pending: list[np.ndarray] = []  # mono float32 at the source rate
-        self.pending_n = 0
-        self.rate = 0
-        self.resampler: av.AudioResampler | None = None
-        self.packer: av.AudioResampler | None = None
-        self.total = 0  # output samples so far (pending ones counted at 16 kHz)
-
-    def add(self, frame: av.AudioFrame) -> None:
-        rate = int(frame.sample_rate or 0)
-        if rate <= 0 or rate > MAX_SOURCE_RATE:
-            raise CorruptAudioError(f"a decoded frame has a sample rate of {rate} Hz")
-        if rate != self.rate:  # a stream may change rate mid-way: drain, then start afresh
-            self.finish()
-            self.rate, self.resampler = rate, None
-        n = self._collect(frame)
-        self.pending_n += n
-        self.total += n * SAMPLE_RATE // rate
-        if self.pending_n >= _RESAMPLE_BLOCK:
-            self._flush()
-
-    def _collect(self, frame: av.AudioFrame) -> int:
-        """Keep the frame's samples (views of its planes); returns how many per channel."""
-        fmt, planar = frame.format.name, frame.format.is_planar
-        channels = len(frame.layout.channels)
-        spec = _SAMPLE_FORMATS.get(fmt.rstrip("p"))
-        if spec is None or channels == 0 or (planar and channels > _MAX_PLANES):
-            self._downmix()
-            if self.packer is None:
-                self.packer = av.AudioResampler(format="flt")
-            frame.pts = None
-            mono = [_frame_mono(f) for f in self.packer.resample(frame)]
-            self.pending.extend(mono)
-            return sum(m.size for m in mono)
-        key = (fmt, channels)
-        if key != self.raw_key:
-            self._downmix()
-            self.raw_key = key
-        # Straight from the planes: to_ndarray's vstack costs 4x more per frame.
-        n, dtype = frame.samples, spec[0]
-        try:
-            if planar:
-                self.raw.append([np.frombuffer(plane, dtype, n) for plane in frame.planes])
-            else:
-                self.raw.append([np.frombuffer(frame.planes[0], dtype, n * channels)])
-        except ValueError as exc:  # a plane shorter than the frame claims
-            raise CorruptAudioError("a decoded frame is shorter than it claims") from exc
-        return n
-
-    def _downmix(self) -> None:
-        """Collected samples -> one mono float32 array (channel by channel: numpy's mean over
-        a short axis with a dtype cast is ~10x slower)."""
-        if not self.raw:
-            return
-        fmt, channels = self.raw_key
-        _, scale, offset = _SAMPLE_FORMATS[fmt.rstrip("p")]
-        if fmt.endswith("p"):  # planar: one array per channel
-            planes = [np.concatenate([r[c] for r in self.raw]) for c in range(channels)]
-        else:  # packed: interleaved samples
-            planes = np.concatenate([r[0] for r in self.raw]).reshape(-1, channels).T
-        self.raw = []
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: _validate
-            mono = planes[0].astype(np.float32)
-            for plane in planes[1:]:
-                mono += plane
-            if offset:
-                mono += np.float32(offset * channels)
-            mono *= np.float32(scale / channels)
-        self.pending.append(mono)
-
-    def _flush(self, final: bool = False) -> None:
-        self._downmix()
-        if not self.pending and not (final and self.resampler is not None):
-            return
-        block = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
-        self.pending, self.pending_n = [], 0
-        if self.rate == SAMPLE_RATE:
-            self.out.append(block)
-            return
-        if self.resampler is None:
-            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        frames = []
-        if block.size:
-            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt",
-                                               layout="mono")
-            frame.sample_rate = self.rate
-            frames = self.resampler.resample(frame)
-        if final:
-            frames = frames + self.resampler.resample(None)
-        self.out.extend(f.to_ndarray().reshape(-1) for f in frames)
-
-    def finish(self) -> None:
-        """Resample what is pending and drain the resampler (end of stream or rate change)."""
-        self._flush(final=True)
-        self.resampler = None
-
-    def samples(self) -> np.ndarray:
-        self.finish()
-        return np.concatenate(self.out) if self.out else np.zeros(0, dtype=np.float32)
-
-
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.AudioStream,
     max_seconds: float,
     deadline: float,
 ) -> np.ndarray:
-    mono = _MonoStream()
+    mono = MonoStream()
     cap = int(max_seconds * SAMPLE_RATE)
     errors = 0
     for packet in container.demux(stream):

@@ -1,7 +1,9 @@
 """Fast inference for the backbone: ONNX Runtime on CPU, with torch kept as the reference.
 
 Measured on the 2-core box (docs/design.md), ONNX Runtime runs EfficientNet-B0 about 3x faster than
-eager torch for the same numbers (cosine 1.0), so CPU inference goes through it. The graph is
+eager torch for the same numbers (cosine 1.0), so CPU inference goes through it, or through
+OpenVINO (model/inference/openvino_backend.py), which reads the same graph; `auto` picks among
+them by measuring (model/inference/selection.py). The graph is
 exported from the loaded weights on first use and cached as `<checkpoint>.<fingerprint>.onnx`
 beside the checkpoint, or in a user cache folder when that folder is read-only. The file name
 carries the model fingerprint (and the graph's own metadata repeats it), so a changed model
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # torch loads only when a model does: the CLIs import BACKEND
     from model.encoder import Backbone
 
 log = logging.getLogger("cvsm.model")
-BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
 #: Bump when the export recipe changes, so older cached graphs are not reused
 #: (2: static int8 replaced dynamic int8).
 EXPORT_VERSION = "2"
@@ -46,23 +48,20 @@ def onnx_available() -> bool:
     return True
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """'auto' -> torch on an accelerator (its kernels win there), ONNX Runtime on CPU when the
-    package is installed, else torch."""
+def check_backend(backend: str, device: torch.device) -> None:
+    """Refuse unknown backends and CPU-only runtimes on an accelerator."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if backend != "auto":
-        if backend.startswith("onnx") and device.type != "cpu":
-            raise ValueError(f"backend {backend!r} runs on the CPU only (device is {device})")
-        return backend
-    return "onnx" if device.type == "cpu" and onnx_available() else "torch"
+    if backend != "auto" and backend != "torch" and device.type != "cpu":
+        raise ValueError(f"backend {backend!r} runs on the CPU only (device is {device})")
 
 
 def torch_threads_for(backend: str, threads: int) -> int:
-    """Torch's intra-op threads beside `backend`. With ONNX Runtime (its own pool) torch runs
-    only the log-mel front end, which took 14-23 ms on one thread and 20-115 ms on two on the
-    shared 2-core box (OpenMP threads waiting on each other), and leaves the cores to ORT."""
-    return 1 if backend.startswith("onnx") else threads
+    """Torch's intra-op threads beside `backend`. With ONNX Runtime or OpenVINO (their own
+    pools) torch runs only the log-mel front end, which took 14-23 ms on one thread and 20-115
+    ms on two on the shared 2-core box (OpenMP threads spin-waiting beside the runtime's), and
+    leaves the cores to the runtime."""
+    return threads if backend in ("torch", "auto") else 1
 
 
 def default_cache_dir() -> Path:
@@ -205,6 +204,20 @@ def ensure_graph(backbone: Backbone, fingerprint: str, checkpoint: Path | None,
         log.info("exporting the backbone to %s", path)
         export_backbone(backbone, path, fingerprint)
     return path
+
+
+def build_runner(backend: str, backbone: Backbone, fingerprint: str, checkpoint: Path | None,
+                 threads: int | None = None, cache_dir: Path | None = None) -> Runner | None:
+    """The runner of a CPU backend over this backbone (None for "torch": the module itself);
+    the ONNX graph is exported (and quantised for int8) once and cached."""
+    if backend == "torch":
+        return None
+    graph = ensure_graph(backbone, fingerprint, checkpoint, backend == "onnx-int8", cache_dir)
+    if backend.startswith("openvino"):
+        from model.inference.openvino_backend import ov_runner
+
+        return ov_runner(graph, threads, bf16=backend == "openvino-bf16")
+    return ort_runner(graph, threads)
 
 
 def ort_runner(path: Path, threads: int | None = None) -> Runner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 
 from model import checkpoint
 from model.encoder import CVSMModel
-from model.inference import backends
+from model.inference import backends, quality, selection
 from model.inference.embedder import Embedder
 from model.inference.gate import VocalGate
 
@@ -44,10 +45,50 @@ def catalog(n: int = 12, seconds: float = 3.0) -> list[np.ndarray]:
     return out
 
 
-def test_auto_picks_onnx_on_cpu(pair: tuple[Embedder, Embedder]) -> None:
+def test_auto_measures_exact_runtimes_and_caches_the_choice(
+        model_dir: Path, pair: tuple[Embedder, Embedder]) -> None:
     ref, fast = pair
-    assert ref.backend == "torch" and fast.backend == "onnx"
+    assert ref.backend == "torch" and fast.backend in selection.EXACT
     assert fast.fingerprint == ref.fingerprint  # same vectors, same catalog
+    # no quality record for this model: only the exact runtimes were measured
+    assert set(fast.probe["ms_per_30_chunks"]) == set(selection.candidates(frozenset()))
+    cache = json.loads((model_dir / selection.CACHE_FILE).read_text())
+    assert fast.probe in cache.values()
+    again = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="auto")
+    assert again.probe == fast.probe and again.backend == fast.backend  # read, not re-measured
+
+
+def test_openvino_matches_reference(model_dir: Path, pair: tuple[Embedder, Embedder]) -> None:
+    pytest.importorskip("openvino")
+    ref, _ = pair
+    ov = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino")
+    assert ov.fingerprint == ref.fingerprint
+    tracks = catalog()
+    a, b = ref.embed_many(tracks), ov.embed_many(tracks)
+    assert np.all(np.sum(a * b, axis=1) >= 0.999)
+
+
+def test_bf16_is_marked_unless_its_gate_passed(model_dir: Path, tmp_path: Path,
+                                               pair: tuple[Embedder, Embedder]) -> None:
+    """Ungated, bf16 vectors get their own catalog; once a gate record says the path kept
+    retrieval for this model, they share the fp32 fingerprint and `auto` may pick them."""
+    pytest.importorskip("openvino")
+    ref, _ = pair
+    bf16 = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino-bf16")
+    assert bf16.fingerprint == ref.fingerprint + "+bf16"
+    vectors = ref.embed_many(catalog())
+    noisy = vectors + np.random.default_rng(0).normal(0, 0.3, vectors.shape).astype(np.float32)
+    labels, songs = np.arange(12) // 2, np.arange(12)
+    assert quality.gate(vectors, vectors, labels, songs)["passed"]
+    assert not quality.gate(vectors, noisy / np.linalg.norm(noisy, axis=1, keepdims=True),
+                            labels, songs)["passed"]
+    record = quality.gate(vectors, bf16.embed_many(catalog()), labels, songs)
+    gates = tmp_path / quality.GATES_FILE
+    gates.write_text(json.dumps({ref.fingerprint: {"backends": {"openvino-bf16": record}}}))
+    again = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino-bf16",
+                                     gates=gates)
+    assert again.fingerprint == ref.fingerprint and record["passed"]
+    assert "openvino-bf16" in selection.candidates(quality.passed(gates, ref.fingerprint))
 
 
 def test_onnx_matches_reference(pair: tuple[Embedder, Embedder]) -> None:
