@@ -5,7 +5,7 @@ the catalog was made with. libsoxr's HQ filter was measured as a cheaper replace
 against ~4 ms per 30 s of 44.1 kHz audio) and rejected: its passband ends at 7.3 kHz against
 7.76 kHz here, which the top mel bands (up to 7.8 kHz) see, and on the 746 MIR-1K test tracks
 it moved embeddings to cosine 0.9941 (min) and changed 36% of the tracks' top-10 lists
-(docs/benchmarks.md, decoding). One stateful resampler per stream, so blocks of any size give
+(docs/benchmarks.md, "Issue 14"). One stateful resampler per stream, so blocks of any size give
 the samples of resampling the whole signal at once.
 """
 

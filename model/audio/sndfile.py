@@ -3,7 +3,7 @@
 
 Why: FFmpeg through PyAV hands Python one frame per 1,152 MP3 samples, and reading, downmixing
 and resampling those ~1,150 frames of a 30 s song cost as much again as FFmpeg's decoding
-(docs/benchmarks.md, decoding). libsndfile 1.2 decodes MP3 with libmpg123 in one call per block,
+(docs/benchmarks.md, "Issue 14"). libsndfile 1.2 decodes MP3 with libmpg123 in one call per block,
 12.3 ms against FFmpeg's 14.0 ms for a 30 s 44.1 kHz stereo file on the same CPU, with samples
 equal to FFmpeg's to 2e-6 (WAV and FLAC are lossless: equal exactly). Other formats, and any
 file libsndfile refuses or fails on, go through FFmpeg (model/audio/decode.py), which also
@@ -98,7 +98,7 @@ def _read(handle: sf.SoundFile, max_seconds: float, resample: BlockResampler) ->
     """Block by block, memory bounded: this thread decodes block k + 1 while a second one
     downmixes (a matrix-vector product) and resamples block k. libsndfile runs without the GIL,
     so the two overlap on two cores and mostly only the last block's resampling follows the
-    decoding (docs/benchmarks.md, decoding)."""
+    decoding (docs/benchmarks.md, "Issue 14")."""
     cap = int(max_seconds * handle.samplerate)
     weights = np.full(handle.channels, 1 / handle.channels, np.float32)
 
