@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,3 +76,47 @@ class IndexRun(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Study(Base):
+    """A blind listening study (issue 16): which models are compared, on which queries."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StudyTrial(Base):
+    """One judgement to make: a query and two candidates, one from each of two models."""
+
+    __tablename__ = "study_trials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    #: "track" (a catalog track's external id) or "upload" (a stored clip's path).
+    query_kind: Mapped[str] = mapped_column(String(16), default="track")
+    query_ref: Mapped[str] = mapped_column(Text, default="")
+    model_a: Mapped[str] = mapped_column(String(128))
+    model_b: Mapped[str] = mapped_column(String(128))
+    candidate_a: Mapped[str] = mapped_column(String(255))
+    candidate_b: Mapped[str] = mapped_column(String(255))
+
+
+class StudyVote(Base):
+    """A participant's answer to a trial; the unique pair makes a second answer impossible."""
+
+    __tablename__ = "study_votes"
+    __table_args__ = (UniqueConstraint("trial_id", "participant", name="uq_study_vote_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("study_trials.id"), index=True)
+    participant: Mapped[str] = mapped_column(String(64), index=True)
+    #: "a", "b" or "tie" (index/study_results.py).
+    outcome: Mapped[str] = mapped_column(String(8))
+    #: Which model's candidate the page showed on the left ("a" or "b"): sides are randomised.
+    left: Mapped[str] = mapped_column(String(1), default="a")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
