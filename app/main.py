@@ -30,6 +30,7 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.pool import EmbedPool
 from app.routes import health, search, tracks
 from app.routes import map as map_routes
+from app.routes import studies as study_routes
 from app.scores import load_calibration
 from app.settings import Settings
 from app.state import ServiceState
@@ -170,7 +171,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                   docs_url=None, redoc_url=None)  # served offline by app/docs_pages.py
     app.state.service = state
     errors.install(app)
-    for module in (health, search, tracks, map_routes):
+    for module in (health, search, tracks, map_routes, study_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs_pages.install(app)

@@ -72,6 +72,15 @@ def study_id(sessions: sessionmaker, name: str) -> int:
     return found
 
 
+def models_of(sessions: sessionmaker, name: str) -> list[str]:
+    """The models a study compares."""
+    with sessions() as session:
+        models = session.scalar(select(Study.models).where(Study.name == name))
+    if models is None:
+        raise UnknownStudyError(f"no study named {name!r}")
+    return list(models)
+
+
 def _order_key(trial_id: int, participant: str) -> str:
     """Each participant meets the trials in their own fixed pseudo-random order."""
     return hashlib.sha256(f"{participant}:{trial_id}".encode()).hexdigest()
