@@ -81,6 +81,15 @@ def models_of(sessions: sessionmaker, name: str) -> list[str]:
     return list(models)
 
 
+def study_of_trial(sessions: sessionmaker, trial_id: int) -> int:
+    """The id of the study a trial belongs to."""
+    with sessions() as session:
+        found = session.scalar(select(StudyTrial.study_id).where(StudyTrial.id == trial_id))
+    if found is None:
+        raise UnknownStudyError(f"no trial {trial_id}")
+    return found
+
+
 def _order_key(trial_id: int, participant: str) -> str:
     """Each participant meets the trials in their own fixed pseudo-random order."""
     return hashlib.sha256(f"{participant}:{trial_id}".encode()).hexdigest()

@@ -1,14 +1,21 @@
-"""Results of a listening study (issue 16): per model pair the win rate with its 95% interval,
-ties, participants and trials, and the Bradley-Terry ranking when more than two models take
-part (index/study_results.py). Behind the read key when one is configured."""
+"""Listening studies over HTTP (issue 16): a participant (an anonymous id in a cookie) gets the
+next trial they have not judged, with the two candidates on sides that hide which model is
+which, and votes once per trial; the results give per model pair the win rate with its 95%
+interval, ties, participants and trials, and the Bradley-Terry ranking when more than two
+models take part (index/study_results.py). Everything is behind the read key when one is
+configured; votes count against the per-client request limit."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import secrets
+from typing import Literal
+
+from fastapi import APIRouter, Cookie, Form, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import ReadAuth, RepositoryDep
+from app.deps import LinksDep, ReadAuth, RepositoryDep, SearchLimit
 from app.errors import ApiError
 from index import studies
 from index.study_results import bradley_terry, pair_results
@@ -66,3 +73,90 @@ async def study_results(name: str, tracks: RepositoryDep) -> StudyResults:
         return await run_in_threadpool(_results, tracks.sessions, name)
     except studies.UnknownStudyError:
         raise ApiError(404, "not_found", f"no study named {name!r}") from None
+
+
+COOKIE = "cvsm_participant"
+
+
+class Side(BaseModel):
+    side: Literal["left", "right"]
+    audio_url: str
+
+
+class TrialOut(BaseModel):
+    trial_id: int
+    query_audio_url: str
+    candidates: list[Side] = Field(description="left, then right; which model is which is hidden")
+    done: int
+    total: int
+
+
+class VoteOut(BaseModel):
+    recorded: bool
+    done: int
+    total: int
+
+
+def left_model(trial_id: int, participant: str) -> str:
+    """Which model's candidate ("a" or "b") a participant sees on the left: fixed per
+    (participant, trial), so the page needs no hidden state and cannot leak it."""
+    digest = hashlib.sha256(f"side:{participant}:{trial_id}".encode()).digest()
+    return "a" if digest[0] % 2 == 0 else "b"
+
+
+def _participant(response: Response, given: str | None) -> str:
+    if given and 8 <= len(given) <= 64 and given.isalnum():
+        return given
+    fresh = secrets.token_hex(16)
+    response.set_cookie(COOKIE, fresh, max_age=365 * 86400, httponly=True, samesite="lax")
+    return fresh
+
+
+@router.get("/studies/{name}/next", response_model=TrialOut | None, dependencies=[ReadAuth])
+async def next_trial(name: str, response: Response, tracks: RepositoryDep, links: LinksDep,
+                     participant: str | None = Cookie(None, alias=COOKIE)) -> TrialOut | None:
+    """The participant's next trial (null when they have judged them all)."""
+    who = _participant(response, participant)
+    try:
+        trial = await run_in_threadpool(studies.next_trial, tracks.sessions, name, who)
+        done, total = await run_in_threadpool(studies.progress, tracks.sessions, name, who)
+    except studies.UnknownStudyError:
+        raise ApiError(404, "not_found", f"no study named {name!r}") from None
+    if trial is None:
+        return None
+    first, second = (trial.candidate_a, trial.candidate_b)
+    if left_model(trial.id, who) == "b":
+        first, second = second, first
+    return TrialOut(trial_id=trial.id, query_audio_url=links.url(trial.query_ref),
+                    candidates=[Side(side="left", audio_url=links.url(first)),
+                                Side(side="right", audio_url=links.url(second))],
+                    done=done, total=total)
+
+
+@router.post("/studies/{name}/votes", response_model=VoteOut, status_code=201,
+             dependencies=[ReadAuth, SearchLimit])
+async def vote(name: str, response: Response, tracks: RepositoryDep,
+               trial_id: int = Form(..., ge=1, le=2**31 - 1),
+               choice: Literal["left", "right", "tie"] = Form(...),
+               comment: str = Form("", max_length=2000),
+               participant: str | None = Cookie(None, alias=COOKIE)) -> VoteOut:
+    """Record the participant's answer; 409 when they already answered this trial."""
+    if not participant:
+        raise ApiError(400, "no_participant", "open the study page first (it sets the cookie)")
+    left = left_model(trial_id, participant)
+    outcome = "tie" if choice == "tie" else (left if choice == "left" else
+                                             {"a": "b", "b": "a"}[left])
+    try:
+        sid = await run_in_threadpool(studies.study_id, tracks.sessions, name)
+        trial_study = await run_in_threadpool(studies.study_of_trial, tracks.sessions, trial_id)
+        if trial_study != sid:
+            raise studies.UnknownStudyError(f"trial {trial_id} is not part of {name}")
+        recorded = await run_in_threadpool(studies.record_vote, tracks.sessions, trial_id,
+                                           participant, outcome, left, comment)
+        done, total = await run_in_threadpool(studies.progress, tracks.sessions, name,
+                                              participant)
+    except studies.UnknownStudyError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    if not recorded:
+        raise ApiError(409, "already_voted", "this trial already has your answer")
+    return VoteOut(recorded=True, done=done, total=total)

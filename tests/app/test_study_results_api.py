@@ -1,13 +1,17 @@
-"""GET /v1/studies/<name>/results on a live service (issue 16): the numbers of
-index/study_results.py for votes stored in the service's own database, 404 for an unknown
-study, the read key required on a private catalog."""
+"""The study API on a live service (issue 16): results match the numbers of
+index/study_results.py for votes stored in the service's own database; a participant walks
+through every trial, voting once each (a second vote is 409, the stored winner is the model
+that was on the left when "left" was chosen); unknown studies and trials are 404, bad choices
+422, votes without the participant cookie 400; the read key is required on a private catalog."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from app.settings import Settings
 from index import db, studies
+from index.schema import StudyVote
 from index.studies import TrialSpec
 from tests.live_server import LiveServer
 from tests.service_fixtures import assert_error, copy_data_dir
@@ -50,3 +54,47 @@ def test_unknown_study_and_missing_key(live) -> None:
     with live.client() as client:
         assert_error(client.get("/v1/studies/nope/results", headers=READ), 404, "not_found")
         assert_error(client.get("/v1/studies/abx/results"), 401, "unauthorized")
+
+
+def test_a_participant_votes_through_the_study_once_per_trial(live, tmp_path) -> None:
+    with live.client() as client:
+        client.headers.update(READ)
+        first = client.get("/v1/studies/abx/next").json()
+        assert first["done"] == 0 and first["total"] == 12 and len(first["candidates"]) == 2
+        me = client.cookies.get("cvsm_participant")
+        assert me and first["query_audio_url"].startswith("/v1/tracks/q")
+        answers = 0
+        trial = first
+        while trial is not None:
+            ok = client.post("/v1/studies/abx/votes",
+                             data={"trial_id": trial["trial_id"], "choice": "left"})
+            assert ok.status_code == 201 and ok.json()["done"] == answers + 1
+            again = client.post("/v1/studies/abx/votes",
+                                data={"trial_id": trial["trial_id"], "choice": "right"})
+            assert_error(again, 409, "already_voted")
+            answers += 1
+            trial = client.get("/v1/studies/abx/next").json()
+        assert answers == 12
+        body = client.get("/v1/studies/abx/results").json()
+    assert body["votes"] == 24 and body["participants"] == 3
+    engine = db.make_engine(db.sqlite_url(live.settings.data_dir))
+    with db.session_factory(engine)() as session:
+        mine = list(session.scalars(select(StudyVote).where(StudyVote.participant == me)))
+    engine.dispose()
+    # "left" was always chosen: the stored winner is the model that was on the left
+    assert len(mine) == 12 and all(v.outcome == v.left for v in mine)
+    assert {v.left for v in mine} == {"a", "b"}  # sides were mixed
+
+
+def test_bad_votes_are_4xx(live) -> None:
+    with live.client() as client:
+        client.headers.update(READ)
+        assert_error(client.post("/v1/studies/abx/votes", data={"trial_id": 1, "choice": "left"}),
+                     400, "no_participant")
+        client.get("/v1/studies/abx/next")
+        assert client.post("/v1/studies/abx/votes",
+                           data={"trial_id": 1, "choice": "up"}).status_code == 422
+        assert_error(client.post("/v1/studies/abx/votes",
+                                 data={"trial_id": 999, "choice": "tie"}), 404, "not_found")
+        assert_error(client.post("/v1/studies/nope/votes",
+                                 data={"trial_id": 1, "choice": "tie"}), 404, "not_found")
