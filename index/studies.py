@@ -64,30 +64,29 @@ def create_study(sessions: sessionmaker, name: str, models: list[str],
         return study.id
 
 
-def study_id(sessions: sessionmaker, name: str) -> int:
+def _one(sessions: sessionmaker, statement, missing: str):
+    """The single value `statement` selects, or UnknownStudyError(missing)."""
     with sessions() as session:
-        found = session.scalar(select(Study.id).where(Study.name == name))
+        found = session.scalar(statement)
     if found is None:
-        raise UnknownStudyError(f"no study named {name!r}")
+        raise UnknownStudyError(missing)
     return found
+
+
+def study_id(sessions: sessionmaker, name: str) -> int:
+    return _one(sessions, select(Study.id).where(Study.name == name), f"no study named {name!r}")
 
 
 def models_of(sessions: sessionmaker, name: str) -> list[str]:
     """The models a study compares."""
-    with sessions() as session:
-        models = session.scalar(select(Study.models).where(Study.name == name))
-    if models is None:
-        raise UnknownStudyError(f"no study named {name!r}")
-    return list(models)
+    return list(_one(sessions, select(Study.models).where(Study.name == name),
+                     f"no study named {name!r}"))
 
 
 def study_of_trial(sessions: sessionmaker, trial_id: int) -> int:
     """The id of the study a trial belongs to."""
-    with sessions() as session:
-        found = session.scalar(select(StudyTrial.study_id).where(StudyTrial.id == trial_id))
-    if found is None:
-        raise UnknownStudyError(f"no trial {trial_id}")
-    return found
+    return _one(sessions, select(StudyTrial.study_id).where(StudyTrial.id == trial_id),
+                f"no trial {trial_id}")
 
 
 def _order_key(trial_id: int, participant: str) -> str:
@@ -153,3 +152,29 @@ def votes(sessions: sessionmaker, name: str) -> list[Vote]:
                    StudyVote.participant).join(StudyTrial)
             .where(StudyTrial.study_id == sid).order_by(StudyVote.id)).all()
     return [Vote(a, b, outcome, participant) for a, b, outcome, participant in rows]
+
+
+#: Columns of `cvsm study export`: one row per vote, the winner spelled out.
+EXPORT_COLUMNS = ("study", "trial_id", "query_kind", "query_ref", "model_a", "model_b",
+                  "candidate_a", "candidate_b", "participant", "outcome", "winner",
+                  "left_model", "comment", "created_at")
+
+
+def export_rows(sessions: sessionmaker, name: str) -> list[dict[str, str]]:
+    """Every vote of the study with its trial, oldest first (for CSV)."""
+    sid = study_id(sessions, name)
+    with sessions() as session:
+        rows = session.execute(select(StudyTrial, StudyVote).join(StudyVote)
+                               .where(StudyTrial.study_id == sid)
+                               .order_by(StudyVote.id)).all()
+    out = []
+    for trial, vote in rows:
+        winner = {"a": trial.model_a, "b": trial.model_b, "tie": "tie"}[vote.outcome]
+        left_model = trial.model_a if vote.left == "a" else trial.model_b
+        out.append({"study": name, "trial_id": str(trial.id), "query_kind": trial.query_kind,
+                    "query_ref": trial.query_ref, "model_a": trial.model_a,
+                    "model_b": trial.model_b, "candidate_a": trial.candidate_a,
+                    "candidate_b": trial.candidate_b, "participant": vote.participant,
+                    "outcome": vote.outcome, "winner": winner, "left_model": left_model,
+                    "comment": vote.comment, "created_at": vote.created_at.isoformat()})
+    return out

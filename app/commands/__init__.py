@@ -8,8 +8,10 @@ from app.commands import (
     merge,
     migrate,
     serve,
+    study,
     synth,
     train,
 )
 
-COMMANDS = [synth, train, evaluate, calibrate, fold_data, index_catalog, merge, migrate, serve]
+COMMANDS = [synth, train, evaluate, calibrate, fold_data, index_catalog, merge, migrate, serve,
+            study]
