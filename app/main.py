@@ -180,5 +180,10 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/study/{name}", include_in_schema=False)
+    async def study_page(name: str) -> FileResponse:
+        """The participant page (its API calls carry the read key, from `?key=`, if any)."""
+        return FileResponse(STATIC / "study.html")
+
     _add_middleware(app, settings, metrics)
     return app
