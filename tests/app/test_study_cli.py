@@ -58,6 +58,14 @@ def test_results_print_the_counts(study_db: str, tmp_path: Path) -> None:
     assert "new vs old: 1-1, 1 ties, 2 participants; new wins 0.500 [" in done.stdout
 
 
+def test_results_plot_is_a_png(study_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "study.png"
+    done = cvsm("study", "results", "--name", "s1", "--db", study_db, "--plot", str(out),
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5_000
+
+
 def test_unknown_study_is_one_line_and_exit_2(study_db: str, tmp_path: Path) -> None:
     done = cvsm("study", "export", "--name", "nope", "--db", study_db, cwd=tmp_path)
     assert done.returncode == 2
