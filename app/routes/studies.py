@@ -135,13 +135,13 @@ async def next_trial(name: str, response: Response, tracks: RepositoryDep, links
 
 @router.post("/studies/{name}/votes", response_model=VoteOut, status_code=201,
              dependencies=[ReadAuth, SearchLimit])
-async def vote(name: str, response: Response, tracks: RepositoryDep,
+async def vote(name: str, tracks: RepositoryDep,
                trial_id: int = Form(..., ge=1, le=2**31 - 1),
                choice: Literal["left", "right", "tie"] = Form(...),
                comment: str = Form("", max_length=2000),
                participant: str | None = Cookie(None, alias=COOKIE)) -> VoteOut:
     """Record the participant's answer; 409 when they already answered this trial."""
-    if not participant:
+    if not participant or len(participant) > 64:
         raise ApiError(400, "no_participant", "open the study page first (it sets the cookie)")
     left = left_model(trial_id, participant)
     outcome = "tie" if choice == "tie" else (left if choice == "left" else

@@ -91,6 +91,10 @@ def test_bad_votes_are_4xx(live) -> None:
         client.headers.update(READ)
         assert_error(client.post("/v1/studies/abx/votes", data={"trial_id": 1, "choice": "left"}),
                      400, "no_participant")
+        client.cookies.set("cvsm_participant", "x" * 65)  # not one the server hands out
+        assert_error(client.post("/v1/studies/abx/votes", data={"trial_id": 1, "choice": "tie"}),
+                     400, "no_participant")
+        client.cookies.clear()
         client.get("/v1/studies/abx/next")
         assert client.post("/v1/studies/abx/votes",
                            data={"trial_id": 1, "choice": "up"}).status_code == 422
