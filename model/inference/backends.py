@@ -40,14 +40,6 @@ INPUT, OUTPUT = "logmel", "embedding"
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
-def onnx_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def check_backend(backend: str, device: torch.device) -> None:
     """Refuse unknown backends and CPU-only runtimes on an accelerator."""
     if backend not in BACKENDS:

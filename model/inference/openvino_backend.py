@@ -20,14 +20,6 @@ import numpy as np
 from model.inference.backends import Runner
 
 
-def openvino_available() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def ov_runner(graph: Path, threads: int | None = None, bf16: bool = False) -> Runner:
     """A compiled model over the ONNX graph with one single-threaded stream per thread
     (`threads`, torch's count by default): a batch is split across the streams and they run at
