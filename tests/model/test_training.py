@@ -52,7 +52,10 @@ def test_each_system_loss_falls(system, synth_manifest, cache, tmp_path) -> None
     trainer.train_step()  # the sampler-driven step runs for this system
     trainer.model.train()
     losses = []
-    for _ in range(10):  # then the system's own pairs are learnt: the loss on them falls
+    # Then the system's own pairs are learnt: the loss on them falls. Stochastic depth and
+    # batch statistics make single steps noisy (after 10 steps the ratio ranged 0.50-0.84 across
+    # runs), so 20 steps: 0.18-0.58 over 12 runs, well under the 0.8 bar.
+    for _ in range(20):
         loss = trainer.model(batch.anchors, batch.positives, batch.silent)["loss"]
         trainer.optimizer.zero_grad()
         loss.backward()
