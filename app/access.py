@@ -39,14 +39,19 @@ class AudioLinks:
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
     def url(self, track_id: str, now: float | None = None) -> str:
-        base = f"/v1/tracks/{track_id}/audio"
+        return self.signed(f"/v1/tracks/{track_id}/audio", track_id, now)
+
+    def signed(self, base: str, subject: str, now: float | None = None) -> str:
+        """`base`, with an expiry and a signature of `subject` when the catalog is private
+        (a track id, or another audio's own subject such as a study's query clip)."""
         if self.secret is None:
             return base
         expires = int((now or time.time()) + self.ttl_s)
-        return f"{base}?expires={expires}&sig={self._signature(track_id, expires)}"
+        return f"{base}?expires={expires}&sig={self._signature(subject, expires)}"
 
     def check(self, track_id: str, expires: int | None, sig: str | None) -> None:
-        """Raise 401 unless the link is signed for `track_id` and not expired."""
+        """Raise 401 unless the link is signed for `track_id` (or another subject) and not
+        expired."""
         if expires is None or not sig:
             raise ApiError(401, "unauthorized", "a valid X-API-Key header or a signed audio "
                            "link (from a search or listing) is required")

@@ -60,8 +60,9 @@ def prepare_worker_thread() -> None:
     torch.set_flush_denormal(True)
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    path = settings.checkpoint or default_checkpoint()
+def load_embedder(settings: Settings, path: Path | None = None) -> Embedder:
+    """The default model (or the one at `path`), run as the settings say."""
+    path = path or settings.checkpoint or default_checkpoint()
     embedder = Embedder.from_checkpoint(
         path, device=settings.device, backend=settings.backend, gate=settings.vocal_gate,
         threads=settings.torch_threads,
@@ -70,9 +71,17 @@ def load_embedder(settings: Settings) -> Embedder:
     return embedder
 
 
-def open_catalog(settings: Settings, embedder: Embedder) -> Catalog:
+def load_extra_models(settings: Settings) -> dict[str, Embedder]:
+    """The models served beside the default one (settings.extra_models), by name."""
+    return {name: load_embedder(settings, path) for name, path in settings.extra_models.items()}
+
+
+def open_catalog(settings: Settings, embedder: Embedder,
+                 extras: dict[str, Embedder] | None = None) -> Catalog:
     catalog = Catalog(settings.db_url, settings.data_dir, embedder, settings.index_factory)
     try:
+        for name, other in (extras or {}).items():
+            catalog.attach(name, other)
         catalog.open()
     except BaseException:
         catalog.close()  # release its connections before the next attempt
@@ -87,6 +96,7 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
     try:
         configure_threads(state.settings)
         emb = embedder or await asyncio.to_thread(load_embedder, state.settings)
+        extras = await asyncio.to_thread(load_extra_models, state.settings)
     except Exception:
         state.failed = True
         log.exception("the service could not load its model")
@@ -94,11 +104,11 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
     delay = 0.5
     while True:
         try:
-            state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb)
+            state.catalog = await asyncio.to_thread(open_catalog, state.settings, emb, extras)
             break
-        except ModelMismatchError:
+        except (ModelMismatchError, ValueError):  # another model's index; a bad model name
             state.failed = True
-            log.exception("the saved index belongs to another model")
+            log.exception("the catalog cannot serve these models")
             return
         except Exception as exc:
             log.warning("the catalog could not be opened (%s); retrying in %.1f s",
@@ -184,6 +194,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     async def study_page(name: str) -> FileResponse:
         """The participant page (its API calls carry the read key, from `?key=`, if any)."""
         return FileResponse(STATIC / "study.html")
+
+    @app.get("/study/{name}/results", include_in_schema=False)
+    async def study_results_page(name: str) -> FileResponse:
+        """The study's results for people (`/v1/studies/{name}/results`, drawn)."""
+        return FileResponse(STATIC / "study-results.html")
 
     _add_middleware(app, settings, metrics)
     return app

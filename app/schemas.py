@@ -60,7 +60,17 @@ class QueryInfo(BaseModel):
 
 class SearchResponse(BaseModel):
     query: QueryInfo
+    model: str = Field("default", description="the model that answered (`GET /v1/models`)")
     results: list[Hit]
+
+
+class ModelOut(BaseModel):
+    name: str = Field(examples=["default"], description="what `model` in a search names")
+    fingerprint: str = Field(examples=["3f2a9c0d1b7e4a55"], description="hash of the weights")
+    dim: int = Field(examples=[1280])
+    count: int = Field(examples=[24], description="tracks this model's index can return")
+    index_type: str = Field(examples=["Flat"])
+    default: bool
 
 
 class MapPoint(BaseModel):

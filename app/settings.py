@@ -28,6 +28,10 @@ class Settings(BaseSettings):
                               "the SQLite file cvsm.db in the data dir")
     checkpoint: Path | None = Field(None, description="model file (inference export or "
                                     "training checkpoint); unset: the bundled model")
+    extra_models: dict[str, Path] = Field(
+        default_factory=dict, description="other models served beside the default one, name "
+        "-> model file, each indexed with `cvsm index --extra-model`; a search picks one with "
+        "`model` (a listening study compares them). Variable: a JSON object")
     index_factory: str | None = Field(None, description="FAISS index type, e.g. HNSW32,Flat; "
                                       "unset: chosen by catalog size")
     device: str = Field("auto", description="torch device the model runs on: auto (CUDA when "
@@ -78,6 +82,19 @@ class Settings(BaseSettings):
 
         if value not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+        return value
+
+    @field_validator("extra_models")
+    @classmethod
+    def _model_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        if not value:
+            return value  # the catalog module (FAISS, SQLAlchemy) loads only when needed
+        from index.catalog import DEFAULT_MODEL, MODEL_NAME
+
+        for name in value:
+            if name == DEFAULT_MODEL or not MODEL_NAME.fullmatch(name):
+                raise ValueError(f"model name {name!r}: 1-64 letters, digits, '_', '.', '-', "
+                                 f"not {DEFAULT_MODEL!r}")
         return value
 
     @property

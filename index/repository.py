@@ -13,22 +13,22 @@ single-row writes in their own transaction, and the counts behind `stats`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from index import db
-from index.schema import FAILED, INDEXED, Track
-from index.store import decode_vector, encode_vector, live_rows
+from index.schema import FAILED, INDEXED, Track, TrackVector
+from index.store import decode_vector, encode_vector, live_rows, side_rows
 from model.audio.signal import l2_normalise
 
 __all__ = ["TrackRecord", "TrackRepository", "TrackWrite", "unit_vector", "upsert_rows",
-           "write_tracks"]
+           "write_model_vectors", "write_tracks"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,22 @@ def write_tracks(session: Session, writes: Sequence[TrackWrite]) -> dict[str, Tr
     return rows
 
 
+def write_model_vectors(session: Session, fingerprint: str,
+                        vectors: Mapping[int, tuple[str, np.ndarray]]) -> None:
+    """Insert or replace model `fingerprint`'s vectors of tracks (by their `tracks.id`: content
+    hash the vector was computed from, unit vector) inside the caller's transaction: the rows
+    a model other than the row's own keeps (several models over one catalog)."""
+    have = {v.track_id: v for v in session.scalars(select(TrackVector).where(
+        TrackVector.track_id.in_(list(vectors)) & (TrackVector.model_fingerprint == fingerprint)))}
+    for track_pk, (content_hash, vector) in vectors.items():
+        row = have.get(track_pk)
+        if row is None:
+            row = TrackVector(track_id=track_pk, model_fingerprint=fingerprint)
+            session.add(row)
+        row.content_hash, row.vector = content_hash, encode_vector(vector)
+    session.flush()
+
+
 def _fill(row: Track, w: TrackWrite) -> None:
     row.title, row.artist, row.extra = w.title, w.artist, dict(w.metadata)
     row.source, row.content_hash, row.run_id = w.source, w.content_hash, w.run_id
@@ -130,10 +146,14 @@ class TrackRepository:
         self.engine, self.fingerprint = engine, fingerprint
         self.sessions = db.session_factory(engine)
 
-    def save(self, write: TrackWrite) -> TrackRecord:
-        """Commit one row (inserted or replaced) and return it as committed."""
+    def save(self, write: TrackWrite,
+             model_vectors: Mapping[str, np.ndarray] | None = None) -> TrackRecord:
+        """Commit one row (inserted or replaced) with other models' vectors of it (by model
+        fingerprint) in the same transaction, and return it as committed."""
         with self.sessions.begin() as session:
             row = write_tracks(session, [write])[write.external_id]
+            for fingerprint, vector in (model_vectors or {}).items():
+                write_model_vectors(session, fingerprint, {row.id: (write.content_hash, vector)})
             return TrackRecord.from_row(row)
 
     def delete(self, track_id: str) -> tuple[int, str] | None:
@@ -143,6 +163,7 @@ class TrackRepository:
             if row is None:
                 return None
             found = row.vector_id, row.source
+            session.execute(delete(TrackVector).where(TrackVector.track_id == row.id))
             session.delete(row)
         return found
 
@@ -183,11 +204,17 @@ class TrackRepository:
             rows = session.scalars(select(Track).where(Track.vector_id.in_(list(ids))))
             return {r.vector_id: TrackRecord.from_row(r) for r in rows}
 
-    def vector_of(self, track_id: str) -> np.ndarray | None:
-        """The stored unit vector of a live track (query by example)."""
+    def vector_of(self, track_id: str, fingerprint: str | None = None) -> np.ndarray | None:
+        """The stored unit vector of a live track (query by example) from model `fingerprint`
+        (default: the repository's own), wherever that model's vector is kept."""
+        fingerprint = fingerprint or self.fingerprint
         with self.sessions() as session:
             raw = session.scalar(select(Track.vector).where(
-                (Track.external_id == track_id) & live_rows(self.fingerprint)))
+                (Track.external_id == track_id) & live_rows(fingerprint)))
+            if raw is None:
+                raw = session.scalar(select(TrackVector.vector).join(
+                    Track, TrackVector.track_id == Track.id).where(
+                    (Track.external_id == track_id) & side_rows(fingerprint)))
         return decode_vector(raw) if raw is not None else None
 
     def status_counts(self) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""SQL schema (SQLAlchemy 2 typed ORM): catalog tracks and indexing runs.
+"""SQL schema (SQLAlchemy 2 typed ORM): catalog tracks, other models' vectors, indexing runs and
+listening studies.
 
 SQL is the source of truth: each indexed track keeps its float32 vector in `tracks.vector`, so
 the FAISS file is a cache that can always be rebuilt or reconciled from committed rows (a job
@@ -57,6 +58,24 @@ class Track(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+
+
+class TrackVector(Base):
+    """A track's vector from another model than the one in `tracks.vector` (issue 16: several
+    models side by side over one catalog). The row says which content it was computed from, so a
+    track whose audio changed is left out of that model's index until it is re-embedded."""
+
+    __tablename__ = "track_vectors"
+    __table_args__ = (UniqueConstraint("track_id", "model_fingerprint",
+                                       name="uq_track_vector_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"),
+                                          index=True)
+    model_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class IndexRun(Base):

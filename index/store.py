@@ -1,9 +1,12 @@
 """Keeping the FAISS index in agreement with the committed SQL rows (the source of truth).
 
 An indexed row holds its vector (float32 bytes) and content hash; the FAISS index holds the same
-vector under the row's `vector_id`, tagged with that hash. `sync_index` loads the saved index (or
-builds one) and then adds every row whose tag it lacks or has stale and removes every id SQL no
-longer has, so after any crash the next open serves exactly the committed rows.
+vector under the row's `vector_id`, tagged with that hash. A model other than the row's own keeps
+its vector of the track in `track_vectors` (several models side by side over one catalog): the
+functions here take a model fingerprint and read whichever of the two holds that model's vector,
+so the same code builds, loads and reconciles every model's index. `sync_index` loads the saved
+index (or builds one) and then adds every row whose tag it lacks or has stale and removes every
+id SQL no longer has, so after any crash the next open serves exactly the committed rows.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from index.schema import INDEXED, Track
+from index.schema import INDEXED, Track, TrackVector
 from index.vectors import ModelMismatchError, VectorIndex, choose_factory, normalise
 
 CHUNK = 5_000
@@ -42,20 +45,40 @@ def live_rows(fingerprint: str) -> ColumnElement[bool]:
         Track.vector.is_not(None)
 
 
+def side_rows(fingerprint: str) -> ColumnElement[bool]:
+    """The condition for `track_vectors` rows (joined to their track) that belong in the index
+    of model `fingerprint`: computed from the track's current audio, and not shadowed by the
+    track's own vector of the same model."""
+    return (TrackVector.model_fingerprint == fingerprint) & (Track.status == INDEXED) & \
+        (TrackVector.content_hash == Track.content_hash) & \
+        ((Track.model_fingerprint != fingerprint) | Track.model_fingerprint.is_(None))
+
+
 def sql_tags(session: Session, fingerprint: str) -> dict[int, int]:
-    """vector_id -> content tag of every live row (streamed; no vectors loaded)."""
-    rows = session.execute(select(Track.vector_id, Track.content_hash)
-                           .where(live_rows(fingerprint)).execution_options(yield_per=CHUNK))
-    return {vid: content_tag(h) for vid, h in rows}
+    """vector_id -> content tag of every live row of the model (streamed; no vectors loaded)."""
+    own = session.execute(select(Track.vector_id, Track.content_hash)
+                          .where(live_rows(fingerprint)).execution_options(yield_per=CHUNK))
+    tags = {vid: content_tag(h) for vid, h in own}
+    side = session.execute(select(Track.vector_id, TrackVector.content_hash)
+                           .join(TrackVector, TrackVector.track_id == Track.id)
+                           .where(side_rows(fingerprint)).execution_options(yield_per=CHUNK))
+    tags.update((vid, content_tag(h)) for vid, h in side)
+    return tags
 
 
-def load_vectors(session: Session, vector_ids: Iterable[int],
-                 dim: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(ids, vectors, tags) batches for the given vector ids."""
+def load_vectors(session: Session, vector_ids: Iterable[int], dim: int, fingerprint: str
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(ids, vectors, tags) batches of model `fingerprint` for the given vector ids: from the
+    rows themselves, or from `track_vectors` for tracks whose own vector is another model's."""
     wanted = list(vector_ids)
     for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
         rows = session.execute(select(Track.vector_id, Track.vector, Track.content_hash)
-                               .where(Track.vector_id.in_(wanted[start:start + CHUNK]))).all()
+                               .where(Track.vector_id.in_(chunk) & live_rows(fingerprint))).all()
+        rows += session.execute(select(Track.vector_id, TrackVector.vector,
+                                       TrackVector.content_hash)
+                                .join(TrackVector, TrackVector.track_id == Track.id)
+                                .where(Track.vector_id.in_(chunk) & side_rows(fingerprint))).all()
         if rows:
             yield (np.array([r[0] for r in rows], np.int64),
                    np.stack([decode_vector(r[1]) for r in rows]).reshape(-1, dim),
@@ -71,9 +94,10 @@ def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
         index = VectorIndex(dim, fingerprint, factory or choose_factory(len(tags), dim))
         if not index.index.is_trained and tags:
             pick = np.random.default_rng(0).permutation(np.fromiter(tags, np.int64, len(tags)))
-            sample = [v for _, v, _ in load_vectors(session, pick[:train_size].tolist(), dim)]
+            sample = [v for _, v, _ in load_vectors(session, pick[:train_size].tolist(), dim,
+                                                     fingerprint)]
             index.index.train(normalise(np.concatenate(sample)))
-        for ids, vecs, tg in load_vectors(session, tags, dim):
+        for ids, vecs, tg in load_vectors(session, tags, dim, fingerprint):
             index.add(ids, vecs, tg)
     return index
 
@@ -89,7 +113,7 @@ def reconcile(index: VectorIndex, sessions: sessionmaker,
         stale = [vid for vid, tag in want.items() if have.get(vid) != tag]
         gone = np.array([vid for vid in have if vid not in want], np.int64)
         index.remove(gone)
-        for ids, vecs, tags in load_vectors(session, stale, index.dim):
+        for ids, vecs, tags in load_vectors(session, stale, index.dim, index.fingerprint):
             index.add(ids, vecs, tags)
     return len(stale) + len(gone)
 

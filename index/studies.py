@@ -89,6 +89,17 @@ def study_of_trial(sessions: sessionmaker, trial_id: int) -> int:
                 f"no trial {trial_id}")
 
 
+def trial_of(sessions: sessionmaker, name: str, trial_id: int) -> StudyTrial:
+    """A trial of the named study (UnknownStudyError for another study's or none)."""
+    with sessions() as session:
+        trial = session.scalar(select(StudyTrial).join(Study).where(
+            (Study.name == name) & (StudyTrial.id == trial_id)))
+        if trial is None:
+            raise UnknownStudyError(f"no trial {trial_id} in study {name!r}")
+        session.expunge(trial)
+    return trial
+
+
 def _order_key(trial_id: int, participant: str) -> str:
     """Each participant meets the trials in their own fixed pseudo-random order."""
     return hashlib.sha256(f"{participant}:{trial_id}".encode()).hexdigest()

@@ -20,6 +20,15 @@ from index.vectors import VectorIndex
 
 #: The FAISS files' folder under a data dir (shared with the batch job and `cvsm merge`).
 INDEX_DIR = "index"
+#: Under a data dir, one folder per other model served beside the catalog's own (by fingerprint).
+MODELS_DIR = "index-models"
+
+
+def index_folder(data_dir: Path, fingerprint: str | None = None) -> Path:
+    """Where a model's FAISS files live: `index/` for the catalog's own model (None), else
+    `index-models/<fingerprint>/` (several models side by side over one catalog)."""
+    data_dir = Path(data_dir)
+    return data_dir / INDEX_DIR if fingerprint is None else data_dir / MODELS_DIR / fingerprint
 
 
 class VectorStore:

@@ -43,6 +43,15 @@ def init_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, differently seeded model: another fingerprint."""
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt2") / "other.pt"
+    checkpoint.export_inference({"model": CVSMModel().state_dict(), "config": {}}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def embedder(init_checkpoint: Path) -> Embedder:
     return Embedder.from_checkpoint(init_checkpoint, device="cpu")
 

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from app.commands.checks import catalog_path, model_file
+from app.commands.checks import UserError, catalog_path, model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_catalog_options,
@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_catalog_options(p)
     add_model_options(p)
     add_setting(p, "--index-factory", field="index_factory", metavar="FACTORY")
+    p.add_argument("--extra-model", action="store_true",
+                   help="embed the catalog's indexed tracks with --checkpoint as another model "
+                   "beside the catalog's own (its rows stay; give the manifest or folder they "
+                   "were indexed from); serve it with `cvsm serve --model NAME=PT`")
     p.add_argument("--shard", help="K/N: index only slice K (0-based) of N; then `cvsm merge`")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="decoding processes (default: the CPU count, at most 4; on 2 cores "
@@ -49,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     catalog_path(args.catalog)  # before anything is created
+    if args.extra_model and (args.shard or settings.checkpoint is None):
+        raise UserError("--extra-model needs --checkpoint (the other model) and no --shard")
     embedder = Embedder.from_checkpoint(model_file(settings),
                                         settings.device, backend=settings.backend,
                                         gate=settings.vocal_gate, threads=args.threads)
@@ -56,6 +62,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = JobConfig(catalog=args.catalog, data_dir=settings.data_dir, db_url=settings.db_url,
                     shard=parse_shard(args.shard), workers=args.workers, batch=args.batch,
                     index_factory=settings.index_factory, progress=not args.no_progress)
+    if args.extra_model:
+        from index.model_job import OwnModelError, run_model_index
+
+        try:
+            print(run_model_index(cfg, embedder).line())
+        except OwnModelError as exc:
+            raise UserError(str(exc)) from None
+        return 0
     summary = run_index(cfg, embedder)
     print(summary.line())
     if cfg.shard[1] > 1:

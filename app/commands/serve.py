@@ -8,8 +8,9 @@ the shared ones (data dir, database, model, device, backend, vocal gate) exactly
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from app.commands.checks import model_file
+from app.commands.checks import UserError, model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_catalog_options,
@@ -28,10 +29,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_setting(p, "--port", field="port", type=int, help="listening port")
     add_catalog_options(p)
     add_model_options(p)
+    p.add_argument("--model", action="append", default=[], metavar="NAME=PT",
+                   help="serve another model beside the default one (repeatable; index it "
+                   "first with `cvsm index --extra-model --checkpoint PT`); adds to "
+                   "CVSM_EXTRA_MODELS")
     add_setting(p, "--no-demo", field="seed_demo", action="store_false",
                 help="do not seed an empty catalog with the synthetic demo",
                 default_text="seed it")
     p.set_defaults(handler=run)
+
+
+def parse_models(specs: list[str]) -> dict[str, Path]:
+    """["b=runs/b/model.pt", ...] -> {"b": Path(...)}; a malformed one is the user's mistake."""
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--model {spec!r}: write NAME=PATH, e.g. kd=runs/kd/model.pt")
+        out[name] = Path(path)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,8 +61,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(args)
+    settings = settings.model_copy(update={"extra_models": {**settings.extra_models,
+                                                            **parse_models(args.model)}})
     if settings.checkpoint is not None:
         model_file(settings)  # a missing file is the user's mistake, not a crash
+    for name, path in settings.extra_models.items():
+        if not path.is_file():
+            raise UserError(f"model file {path} (model {name!r}) not found")
     settings, embedder = prepare(settings)
     app = create_app(settings, embedder=embedder)
     print(f"CVSM search: http://{settings.host}:{settings.port}/  (API docs at /docs)",

@@ -22,9 +22,10 @@ from app.deps import (
 from app.errors import ApiError
 from app.jobs import JobRunner, embed_query
 from app.routes.common import ERRORS, track_out
-from app.schemas import Hit, QueryInfo, SearchResponse
+from app.schemas import Hit, ModelOut, QueryInfo, SearchResponse
 from app.scores import readable
 from app.settings import Settings
+from index.catalog import DEFAULT_MODEL, Catalog, ServedModel, UnknownModelError
 from index.repository import TrackRepository
 from model.inference.embedder import Embedder
 
@@ -43,9 +44,11 @@ async def _upload_vector(file: UploadFile, settings: Settings, embedder: Embedde
                              selection="singing" if embedder.gate is not None else "sound")
 
 
-async def _track_vector(tracks: TrackRepository, track_id: str) -> tuple[np.ndarray, QueryInfo]:
-    """A catalog track's stored vector (search by example); 404 for unknown or failed ids."""
-    vector = await run_in_threadpool(tracks.vector_of, track_id)
+async def _track_vector(tracks: TrackRepository, track_id: str,
+                        fingerprint: str) -> tuple[np.ndarray, QueryInfo]:
+    """A catalog track's stored vector of the model (search by example); 404 for unknown or
+    failed ids, or a track that model has not embedded."""
+    vector = await run_in_threadpool(tracks.vector_of, track_id, fingerprint)
     if vector is None:
         raise ApiError(404, "not_found", f"no track with id {track_id}")
     record = await run_in_threadpool(tracks.get, track_id)
@@ -74,24 +77,47 @@ async def search(
                                                examples=["singer00"])] = None,
     min_score: Annotated[float | None, Form(ge=-1.0, le=1.0,
                                             description="drop results below this cosine")] = None,
+    model: Annotated[str | None, Form(description="which served model answers (`GET "
+                                      "/v1/models`); default: the default model")] = None,
 ) -> SearchResponse:
-    """Multipart form: `file` (or `track_id`), `k`, `exclude_artist`, `min_score`.
+    """Multipart form: `file` (or `track_id`), `k`, `exclude_artist`, `min_score`, `model`.
 
     Results are ranked by cosine similarity of the track embeddings; with `track_id` the track
-    itself is left out. `query.point` places the query on the map of `GET /v1/map`.
+    itself is left out. `query.point` places the query on the map of `GET /v1/map` (default
+    model only); `same_singer` is given where the model has a calibration.
     """
     if (file is None) == (track_id is None):
         raise ApiError(422, "invalid_parameters", "send exactly one of `file` or `track_id`")
+    served = _served(catalog, model)
+    own = served.name == DEFAULT_MODEL
     if file is not None:
-        vector, info = await _upload_vector(file, settings, embedder, jobs)
+        vector, info = await _upload_vector(file, settings,
+                                            embedder if own else served.embedder, jobs)
     else:
-        vector, info = await _track_vector(catalog.repository, track_id)
+        vector, info = await _track_vector(catalog.repository, track_id, served.fingerprint)
     exclude_ids = (track_id,) if track_id is not None else ()
     hits = await run_in_threadpool(
         lambda: catalog.search(vector, k, exclude_artist=exclude_artist or None,
-                               min_score=min_score, exclude_ids=exclude_ids))
-    info.point, info.map_version = catalog_map.project(vector)
-    catalog_map.schedule_refresh(catalog.repository)
+                               min_score=min_score, exclude_ids=exclude_ids, model=served.name))
+    if own:
+        info.point, info.map_version = catalog_map.project(vector)
+        catalog_map.schedule_refresh(catalog.repository)
     results = [Hit(**track_out(rec, links).model_dump(), score=round(float(score), 6),
-                   **readable(calibration, float(score))) for rec, score in hits]
-    return SearchResponse(query=info, results=results)
+                   **readable(calibration if own else None, float(score)))
+               for rec, score in hits]
+    return SearchResponse(query=info, model=served.name, results=results)
+
+
+def _served(catalog: Catalog, name: str | None) -> ServedModel:
+    try:
+        return catalog.model(name)
+    except UnknownModelError as exc:
+        raise ApiError(422, "unknown_model", str(exc)) from None
+
+
+@router.get("/models", response_model=list[ModelOut], dependencies=[ReadAuth],
+            summary="The models searches can name")
+async def models(catalog: CatalogDep) -> list[ModelOut]:
+    """The default model first, then those served beside it (CVSM_EXTRA_MODELS)."""
+    stats = await run_in_threadpool(catalog.model_stats)
+    return [ModelOut(**m, default=m["name"] == DEFAULT_MODEL) for m in stats]

@@ -8,14 +8,25 @@ configured; votes count against the per-client request limit."""
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import secrets
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Cookie, Form, Response
+from fastapi import APIRouter, Cookie, Form, Response, Security
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import LinksDep, ReadAuth, RepositoryDep, SearchLimit
+from app.access import AudioLinks, read_allowed
+from app.deps import (
+    CatalogDep,
+    LinksDep,
+    ReadAuth,
+    RepositoryDep,
+    SearchLimit,
+    SettingsDep,
+    api_key_header,
+)
 from app.errors import ApiError
 from index import studies
 from index.study_results import bradley_terry, pair_results
@@ -127,10 +138,45 @@ async def next_trial(name: str, response: Response, tracks: RepositoryDep, links
     first, second = (trial.candidate_a, trial.candidate_b)
     if left_model(trial.id, who) == "b":
         first, second = second, first
-    return TrialOut(trial_id=trial.id, query_audio_url=links.url(trial.query_ref),
+    return TrialOut(trial_id=trial.id, query_audio_url=_query_url(links, name, trial),
                     candidates=[Side(side="left", audio_url=links.url(first)),
                                 Side(side="right", audio_url=links.url(second))],
                     done=done, total=total)
+
+
+def _query_subject(trial_id: int) -> str:
+    return f"study-query:{trial_id}"
+
+
+def _query_url(links: AudioLinks, name: str, trial) -> str:
+    """A catalog track's own audio link, or the study's link to its stored query clip."""
+    if trial.query_kind == "track":
+        return links.url(trial.query_ref)
+    return links.signed(f"/v1/studies/{name}/trials/{trial.id}/query-audio",
+                        _query_subject(trial.id))
+
+
+@router.get("/studies/{name}/trials/{trial_id}/query-audio", response_class=FileResponse,
+            summary="Stream a trial's query clip (a clip from outside the catalog)")
+async def query_audio(name: str, trial_id: int, catalog: CatalogDep, settings: SettingsDep,
+                      links: LinksDep, expires: int | None = None, sig: str | None = None,
+                      key: Annotated[str | None, Security(api_key_header)] = None
+                      ) -> FileResponse:
+    """Private catalogs: the read key, or the signed link `next` gave (players send no
+    header)."""
+    if not read_allowed(settings.read_api_key, settings.api_key, key):
+        links.check(_query_subject(trial_id), expires, sig)
+    try:
+        trial = await run_in_threadpool(studies.trial_of, catalog.repository.sessions, name,
+                                        trial_id)
+    except studies.UnknownStudyError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    path = catalog.uploads.readable(trial.query_ref) if trial.query_kind == "upload" else \
+        (await run_in_threadpool(catalog.audio_path, trial.query_ref))[1]
+    if path is None:
+        raise ApiError(404, "audio_unavailable", f"the query audio of trial {trial_id} is gone")
+    return FileResponse(path, media_type=mimetypes.guess_type(str(path))[0]
+                        or "application/octet-stream")
 
 
 @router.post("/studies/{name}/votes", response_model=VoteOut, status_code=201,

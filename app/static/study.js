@@ -23,6 +23,8 @@
     trial = await resp.json();
     if (trial === null) {
       $("trial").hidden = true;
+      $("results-link").href = `/study/${encodeURIComponent(name)}/results` +
+        (key ? `?key=${encodeURIComponent(key)}` : "");
       $("done").hidden = false;
       $("progress").textContent = "Done.";
       return;

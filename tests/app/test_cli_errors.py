@@ -18,6 +18,10 @@ MISTAKES = {
     "missing model for index": ["index", "--catalog", "noid.csv", "--checkpoint", "/no.pt"],
     "missing manifest": ["evaluate", "--data", "/no.csv", "--out", "e", "--baseline", "mfcc"],
     "missing calibration data": ["calibrate", "--data", "/no.csv", "--out", "c.json"],
+    "malformed extra model": ["serve", "--model", "kd", "--no-demo"],
+    "missing extra model file": ["serve", "--model", "kd=/no.pt", "--no-demo"],
+    "study of one model": ["study", "create", "--name", "s", "--models", "default",
+                           "--queries", "/no"],
 }
 
 

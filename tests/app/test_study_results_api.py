@@ -13,6 +13,8 @@ from app.settings import Settings
 from index import db, studies
 from index.schema import StudyVote
 from index.studies import TrialSpec
+from index.uploads import UploadStore, content_digest
+from model.data.manifest import read_manifest
 from tests.live_server import LiveServer
 from tests.service_fixtures import assert_error, copy_data_dir
 
@@ -102,3 +104,26 @@ def test_bad_votes_are_4xx(live) -> None:
                                  data={"trial_id": 999, "choice": "tie"}), 404, "not_found")
         assert_error(client.post("/v1/studies/nope/votes",
                                  data={"trial_id": 1, "choice": "tie"}), 404, "not_found")
+
+
+def test_an_outside_query_clip_plays_by_its_signed_link(live, synth_manifest) -> None:
+    """A study whose query is a clip from outside the catalog: `next` links to the study's
+    copy of it, signed, so a player without the key can fetch it; nothing else can."""
+    clip = read_manifest(synth_manifest)[2].mixture.read_bytes()
+    uploads = UploadStore(live.settings.data_dir)
+    source = uploads.source_of(uploads.store(clip, content_digest(clip), "outside.wav"))
+    engine = db.make_engine(db.sqlite_url(live.settings.data_dir))
+    studies.create_study(db.session_factory(engine), "clip",
+                         ["m1", "m2"], [TrialSpec(source, "m1", "m2", "x", "y", "upload")])
+    engine.dispose()
+    with live.client() as client:
+        trial = client.get("/v1/studies/clip/next", headers=READ).json()
+        url = trial["query_audio_url"]
+        assert url.startswith(f"/v1/studies/clip/trials/{trial['trial_id']}/query-audio?")
+        played = client.get(url)  # no key: the signature is enough
+        assert played.status_code == 200 and played.content == clip
+        assert_error(client.get(url.split("?")[0]), 401, "unauthorized")
+        assert_error(client.get(url[:-1] + ("0" if url[-1] != "0" else "1")), 401)
+        other = url.replace(f"/trials/{trial['trial_id']}/", "/trials/1/")
+        assert_error(client.get(other), 401)  # the link names one trial only
+        assert_error(client.get("/v1/studies/abx/trials/999/query-audio", headers=READ), 404)

@@ -1,5 +1,5 @@
-"""Indexing test fixtures: a tiny catalog and a second model (the databases, the first model
-and the synthetic corpus come from tests/conftest.py)."""
+"""Indexing test fixtures: a tiny catalog (the databases, the models and the synthetic corpus
+come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
-from model import checkpoint
 from model.data.synth import generate
-from model.encoder import CVSMModel
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +22,3 @@ def tiny_catalog(tiny_catalog_master: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny catalog, so a test may change or corrupt its files."""
     folder = shutil.copytree(tiny_catalog_master.parent, tmp_path / "catalog")
     return Path(folder) / tiny_catalog_master.name
-
-
-@pytest.fixture(scope="session")
-def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second, differently seeded model: another fingerprint."""
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("ckpt2") / "other.pt"
-    checkpoint.export_inference({"model": CVSMModel().state_dict(), "config": {}}, path)
-    return path
