@@ -27,6 +27,7 @@ from app.scores import readable
 from app.settings import Settings
 from index.catalog import DEFAULT_MODEL, Catalog, ServedModel, UnknownModelError
 from index.repository import TrackRepository
+from index.schema import INDEXED
 from model.inference.embedder import Embedder
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -49,9 +50,13 @@ async def _track_vector(tracks: TrackRepository, track_id: str,
     """A catalog track's stored vector of the model (search by example); 404 for unknown or
     failed ids, or a track that model has not embedded."""
     vector = await run_in_threadpool(tracks.vector_of, track_id, fingerprint)
+    record = await run_in_threadpool(tracks.get, track_id)
+    if vector is None and record is not None and record.status == INDEXED \
+            and fingerprint != tracks.fingerprint:
+        raise ApiError(404, "not_embedded", f"this model has not embedded track {track_id} "
+                       "yet: run `cvsm index --extra-model` for it")
     if vector is None:
         raise ApiError(404, "not_found", f"no track with id {track_id}")
-    record = await run_in_threadpool(tracks.get, track_id)
     duration = record.duration if record is not None else None
     return np.asarray(vector, dtype=np.float32), QueryInfo(duration_s=duration,
                                                            track_id=track_id)

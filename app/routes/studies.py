@@ -12,7 +12,7 @@ import mimetypes
 import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Cookie, Form, Response, Security
+from fastapi import APIRouter, Cookie, Form, Path, Response, Security
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -158,7 +158,8 @@ def _query_url(links: AudioLinks, name: str, trial) -> str:
 
 @router.get("/studies/{name}/trials/{trial_id}/query-audio", response_class=FileResponse,
             summary="Stream a trial's query clip (a clip from outside the catalog)")
-async def query_audio(name: str, trial_id: int, catalog: CatalogDep, settings: SettingsDep,
+async def query_audio(name: str, trial_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                      catalog: CatalogDep, settings: SettingsDep,
                       links: LinksDep, expires: int | None = None, sig: str | None = None,
                       key: Annotated[str | None, Security(api_key_header)] = None
                       ) -> FileResponse:

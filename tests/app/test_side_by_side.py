@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from app.settings import Settings
+from index import db
 from index.job import JobConfig
 from index.model_job import run_model_index
+from index.repository import TrackWrite, write_tracks
 from model.audio.decode import load
 from model.data.manifest import read_manifest
 from model.inference.embedder import Embedder
@@ -41,6 +43,7 @@ def client(tmp_path_factory, seeded_dir, synth_manifest, embedder, init_checkpoi
                         extra_models={"b": other_checkpoint}, refresh_seconds=0,
                         _env_file=None)
     with LiveServer(settings, embedder) as live, live.client() as c:
+        c.data_dir = data_dir
         yield c
 
 
@@ -94,3 +97,17 @@ def test_added_and_deleted_tracks_reach_both_models(client, synth_manifest, othe
     assert [m["count"] for m in client.get("/v1/models").json()] == [12, 12]
     gone = client.post("/v1/search", data={"track_id": "new-one", "model": "b"})
     assert_error(gone, 404, "not_found")
+
+
+def test_a_track_the_second_model_has_not_embedded_says_so(client, embedder) -> None:
+    """A row committed by the default model's job after the second model's run: searching by
+    it with the second model is a 404 that names the fix, not 'no such track'."""
+    engine = db.make_engine(db.sqlite_url(client.data_dir))
+    with db.session_factory(engine).begin() as session:
+        write_tracks(session, [TrackWrite(
+            external_id="late", model_fingerprint=embedder.fingerprint, content_hash="ab" * 32,
+            source="", vector=np.eye(1, embedder.dim, dtype=np.float32)[0])])
+    engine.dispose()
+    resp = client.post("/v1/search", data={"track_id": "late", "model": "b"})
+    assert "cvsm index --extra-model" in assert_error(resp, 404, "not_embedded")["error"]["message"]
+    assert client.post("/v1/search", data={"track_id": "late"}).status_code == 200
