@@ -34,6 +34,7 @@ from app.routes import studies as study_routes
 from app.scores import load_calibration
 from app.settings import Settings
 from app.state import ServiceState
+from index import changes
 from index.catalog import Catalog, ModelMismatchError
 from model.inference.backends import torch_threads_for
 from model.inference.embedder import Embedder
@@ -121,17 +122,32 @@ async def _load(state: ServiceState, embedder: Embedder | None) -> None:
     log.info("ready: model %s, %s tracks", emb.fingerprint, state.index_size())
 
 
-async def _refresh_loop(state: ServiceState) -> None:
-    """Let tracks indexed by a concurrent `cvsm index` job become searchable without restart."""
-    period = state.settings.refresh_seconds
+async def _every(period: float, state: ServiceState, work: Callable[[Catalog], int],
+                 what: str) -> None:
+    """Run `work(catalog)` off the event loop every `period` seconds once the service is
+    ready (never when `period` is 0); a change it reports refreshes the map."""
     while period > 0:
         await asyncio.sleep(period)
         if state.ready:
             try:
-                if await asyncio.to_thread(state.catalog.refresh):
+                if await asyncio.to_thread(work, state.catalog):
                     state.map.touch()
             except Exception:
-                log.exception("catalog refresh failed; will retry")
+                log.exception("%s failed; will retry", what)
+
+
+def _full_refresh(catalog: Catalog) -> int:
+    """The slow safety net: a full comparison with SQL, and old change rows pruned."""
+    changes.prune(catalog.repository.sessions)
+    return catalog.refresh()
+
+
+def _background(state: ServiceState) -> list[asyncio.Task]:
+    """Following the change feed (other replicas' writes, within ~`follow_seconds`) and the
+    periodic full refresh (tracks indexed by a concurrent `cvsm index` job, anything missed)."""
+    s = state.settings
+    return [asyncio.create_task(_every(s.follow_seconds, state, Catalog.follow, "following")),
+            asyncio.create_task(_every(s.refresh_seconds, state, _full_refresh, "refresh"))]
 
 
 def _lifespan(state: ServiceState, embedder: Embedder | None
@@ -139,12 +155,13 @@ def _lifespan(state: ServiceState, embedder: Embedder | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(_load(state, embedder))
-        refresher = asyncio.create_task(_refresh_loop(state))
+        loops = _background(state)
         app.state.loader = loader
         try:
             yield
         finally:
-            refresher.cancel()
+            for task in loops:
+                task.cancel()
             loader.cancel()  # may be waiting for the database: shutdown must not
             with suppress(asyncio.CancelledError):
                 await loader

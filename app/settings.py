@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     embed_queue: int = Field(8, ge=0, description="jobs waiting beyond the workers before 503")
     torch_threads: int = Field(2, ge=1, description="intra-op threads of torch (2-core box)")
     faiss_threads: int = Field(1, ge=1, description="OpenMP threads of FAISS searches")
+    follow_seconds: float = Field(0.5, ge=0, description="poll the database's change feed "
+                                  "this often, so writes through another API replica (or a "
+                                  "job) reach this one's index (0: never)")
     refresh_seconds: float = Field(30.0, ge=0, description="pick up rows that `cvsm index` "
                                    "committed, this often (0: never)")
     map_refresh_seconds: float = Field(30.0, ge=0, description="a changed catalog's map is "

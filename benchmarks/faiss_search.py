@@ -101,7 +101,17 @@ def latency(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray
         found.append(ids[0])
     ms = np.array(times)
     return np.stack(found), {"p50_ms": round(float(np.median(ms)), 2),
-                             "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+                             "p95_ms": round(float(np.percentile(ms, 95)), 2),
+                             "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def index_mb(index: VectorIndex) -> float:
+    """Size of the serialised index (what it holds in RAM: codes, graph, vectors, ids)."""
+    path = f"/tmp/faiss-size-{os.getpid()}.index"
+    faiss.write_index(index.index, path)
+    size = os.path.getsize(path) / 2**20
+    os.remove(path)
+    return round(size, 1)
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -156,7 +166,8 @@ def main() -> None:
     truth = exact.search(queries, args.k)[1]  # batched: the ground truth
     faiss.omp_set_num_threads(args.search_threads)
     _, lat = latency(exact, queries[:args.latency_queries], args.k)
-    report["exact"] = {"factory": "IDMap2,Flat", "build_s": round(secs, 1), **lat}
+    report["exact"] = {"factory": "IDMap2,Flat", "build_s": round(secs, 1),
+                       "index_mb": index_mb(exact), **lat}
     print(json.dumps(report["exact"]), flush=True)
     del exact
 
@@ -164,8 +175,9 @@ def main() -> None:
     approx, secs = build(args.approx, args)
     faiss.omp_set_num_threads(args.search_threads)
     report["approx"] = {"factory": f"IDMap2,{args.approx}", "build_s": round(secs, 1),
-                        "sweep": []}
-    print(f"built {args.approx} in {secs:.1f} s", flush=True)
+                        "index_mb": index_mb(approx), "sweep": []}
+    print(f"built {args.approx} in {secs:.1f} s, {report['approx']['index_mb']} MB",
+          flush=True)
     grid = [(int(v), float(f)) for f in args.k_factor.split(",") for v in args.sweep.split(",")]
     for value, k_factor in grid:
         knob = set_knob(approx, value, k_factor)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from index import db
+from index.changes import ChangeFeed
 from index.repository import TrackRecord, TrackRepository, TrackWrite, unit_vector
 from index.schema import FAILED
 from index.uploads import UploadStore, content_digest
@@ -84,6 +85,7 @@ class Catalog:
                                    self.fingerprint, self.dim, index_factory,
                                    save_every=save_every)
         self.uploads = UploadStore(self.data_dir)
+        self.changes = ChangeFeed(self.repository.sessions)
         self.index_factory, self._save_every = index_factory, save_every
         self.models = {DEFAULT_MODEL: ServedModel(DEFAULT_MODEL, embedder, self.vectors)}
 
@@ -120,12 +122,22 @@ class Catalog:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate:
             db.migrate(self.db_url)
+        self.changes.start()  # before the full reconcile: nothing committed meanwhile is lost
         for served in self.models.values():
             served.vectors.open()
 
     def refresh(self) -> int:
-        """Pick up rows committed by others (e.g. a running `cvsm index`); returns changes."""
+        """Pick up rows committed by others (e.g. a running `cvsm index`) by a full comparison
+        with SQL; returns changes. The safety net behind `follow`."""
         return sum(served.vectors.refresh() for served in self.models.values())
+
+    def follow(self) -> int:
+        """Apply the changes others committed since the last call (the change feed: another
+        API replica's uploads and deletions, a running job); cheap when nothing changed."""
+        ids = self.changes.poll()
+        if not ids:
+            return 0
+        return sum(served.vectors.apply(ids) for served in self.models.values())
 
     def save(self) -> None:
         """Write the FAISS files (SQL already holds everything)."""

@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
 
+import index.changes  # noqa: F401 - registers the hook that records every track change
 import migrations
 
 DB_FILE = "cvsm.db"

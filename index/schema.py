@@ -78,6 +78,22 @@ class TrackVector(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TrackChange(Base):
+    """One committed change to a track's row or vectors, in commit-ish order (`seq`): what API
+    replicas follow to keep their in-memory indexes in step with the shared database
+    (index/changes.py). Written by an ORM hook, so every writer records its changes."""
+
+    __tablename__ = "track_changes"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                     primary_key=True, autoincrement=True)
+    #: The track's FAISS id; null when only the track's primary key was at hand (`track_id`).
+    vector_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+
 class IndexRun(Base):
     """One `cvsm index` / `cvsm merge` invocation: what it read, with which model, how it ended."""
 

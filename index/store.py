@@ -12,7 +12,7 @@ id SQL no longer has, so after any crash the next open serves exactly the commit
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +54,21 @@ def side_rows(fingerprint: str) -> ColumnElement[bool]:
         ((Track.model_fingerprint != fingerprint) | Track.model_fingerprint.is_(None))
 
 
-def sql_tags(session: Session, fingerprint: str) -> dict[int, int]:
-    """vector_id -> content tag of every live row of the model (streamed; no vectors loaded)."""
+def sql_tags(session: Session, fingerprint: str,
+             only: Collection[int] | None = None) -> dict[int, int]:
+    """vector_id -> content tag of every live row of the model (streamed; no vectors loaded),
+    or of those among the ids `only`."""
+    own_rows, side = live_rows(fingerprint), side_rows(fingerprint)
+    if only is not None:
+        own_rows, side = own_rows & Track.vector_id.in_(list(only)), \
+            side & Track.vector_id.in_(list(only))
     own = session.execute(select(Track.vector_id, Track.content_hash)
-                          .where(live_rows(fingerprint)).execution_options(yield_per=CHUNK))
+                          .where(own_rows).execution_options(yield_per=CHUNK))
     tags = {vid: content_tag(h) for vid, h in own}
-    side = session.execute(select(Track.vector_id, TrackVector.content_hash)
-                           .join(TrackVector, TrackVector.track_id == Track.id)
-                           .where(side_rows(fingerprint)).execution_options(yield_per=CHUNK))
-    tags.update((vid, content_tag(h)) for vid, h in side)
+    others = session.execute(select(Track.vector_id, TrackVector.content_hash)
+                             .join(TrackVector, TrackVector.track_id == Track.id)
+                             .where(side).execution_options(yield_per=CHUNK))
+    tags.update((vid, content_tag(h)) for vid, h in others)
     return tags
 
 
@@ -103,15 +109,17 @@ def build_index(sessions: sessionmaker, fingerprint: str, dim: int,
 
 
 def reconcile(index: VectorIndex, sessions: sessionmaker,
-              want: dict[int, int] | None = None) -> int:
-    """Make `index` hold exactly the live rows (`want`: their tags, read here when not given);
+              want: dict[int, int] | None = None, only: Collection[int] | None = None) -> int:
+    """Make `index` hold exactly the live rows (`want`: their tags, read here when not given),
+    or, with `only`, do so for those ids alone (a replica following the change feed);
     returns how many ids were added or removed."""
     with sessions() as session:
         if want is None:
-            want = sql_tags(session, index.fingerprint)
+            want = sql_tags(session, index.fingerprint, only)
         have = index.tags
         stale = [vid for vid, tag in want.items() if have.get(vid) != tag]
-        gone = np.array([vid for vid in have if vid not in want], np.int64)
+        candidates = have if only is None else [vid for vid in only if vid in have]
+        gone = np.array([vid for vid in candidates if vid not in want], np.int64)
         index.remove(gone)
         for ids, vecs, tags in load_vectors(session, stale, index.dim, index.fingerprint):
             index.add(ids, vecs, tags)

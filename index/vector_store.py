@@ -63,6 +63,16 @@ class VectorStore:
         with self._lock:
             return reconcile(self._require(), self.sessions, want)
 
+    def apply(self, vector_ids: set[int]) -> int:
+        """Bring just these ids in line with SQL (the change feed's ids); returns changes."""
+        with self.sessions() as session:
+            want = sql_tags(session, self.fingerprint, vector_ids)
+        with self._lock:
+            changed = reconcile(self._require(), self.sessions, want, only=vector_ids)
+            if changed:
+                self._count_write()
+            return changed
+
     def save(self) -> None:
         """Write the FAISS file + manifest atomically (SQL already holds everything)."""
         with self._lock:

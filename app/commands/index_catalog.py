@@ -33,6 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="embed the catalog's indexed tracks with --checkpoint as another model "
                    "beside the catalog's own (its rows stay; give the manifest or folder they "
                    "were indexed from); serve it with `cvsm serve --model NAME=PT`")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process and its decoding workers (the reference); ray: "
+                   "a Ray cluster (decoding tasks, an actor pool of models, GPUs when present)")
+    p.add_argument("--address", help="ray: the cluster to join (auto, or HOST:PORT of its "
+                   "head); default: start a local one")
+    p.add_argument("--actors", type=int, default=1,
+                   help="ray: embedding actors (one GPU each where the cluster has GPUs)")
+    p.add_argument("--actor-threads", type=int, default=1,
+                   help="ray: intra-op threads of each CPU actor (each reserves one CPU)")
     p.add_argument("--shard", help="K/N: index only slice K (0-based) of N; then `cvsm merge`")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="decoding processes (default: the CPU count, at most 4; on 2 cores "
@@ -62,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = JobConfig(catalog=args.catalog, data_dir=settings.data_dir, db_url=settings.db_url,
                     shard=parse_shard(args.shard), workers=args.workers, batch=args.batch,
                     index_factory=settings.index_factory, progress=not args.no_progress)
+    if args.engine == "ray":
+        return _run_ray(args, cfg, embedder, settings)
     if args.extra_model:
         from index.model_job import OwnModelError, run_model_index
 
@@ -74,4 +85,23 @@ def run(args: argparse.Namespace) -> int:
     print(summary.line())
     if cfg.shard[1] > 1:
         print(f"shard {args.shard} done; run `cvsm merge` once every shard has finished")
+    return 0
+
+
+def _run_ray(args: argparse.Namespace, cfg, embedder, settings) -> int:
+    """The same job on a Ray cluster (index/ray_job.py); each actor loads the model itself."""
+    from functools import partial
+
+    from index.ray_job import RayOptions, run_index_ray
+    from model.inference.embedder import Embedder
+
+    if args.extra_model or cfg.shard[1] > 1:
+        raise UserError("--engine ray indexes the whole catalog with its own model: no "
+                        "--shard (Ray spreads the work) and no --extra-model")
+    make = partial(Embedder.from_checkpoint, model_file(settings), backend=settings.backend,
+                   gate=settings.vocal_gate, threads=args.actor_threads)
+    summary = run_index_ray(cfg, embedder, make, RayOptions(address=args.address,
+                                                           actors=args.actors,
+                                                           batch=args.batch))
+    print(summary.line())
     return 0
