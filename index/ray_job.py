@@ -1,7 +1,7 @@
 """`cvsm index --engine ray`: the batch job on a Ray cluster (issue 15), with Ray Data.
 
 The stages are the local job's (index/job.py) on Ray's scheduler: rows of the catalog (plain
-strings, so a 10^7-track manifest streams) are hashed and decoded by CPU tasks, embedded by a
+strings, cheap to ship to any node) are hashed and decoded by CPU tasks, embedded by a
 pool of actors (one GPU each where the cluster has GPUs, else CPU), and come back to the driver,
 which commits them to SQL in batches (`write_tracks`, the local job's one writer) and builds the
 FAISS index from SQL at the end (index/store.py: streamed, trained on a sample for IVF/PQ).
@@ -113,12 +113,13 @@ def run_index_ray(cfg: JobConfig, embedder: TrackEmbedder, make_embedder: Embedd
     items = [i for i in read_catalog(cfg.catalog) if in_shard(i.track_id, *cfg.shard)]
     with sessions() as session:
         known = _known_hashes(session, embedder.fingerprint)
-    run_id = _start_run(sessions, cfg, embedder.fingerprint)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=opts.address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
+        _fits(opts)
+        run_id = _start_run(sessions, cfg, embedder.fingerprint)
         summary = _stream(sessions, cfg, embedder, make_embedder, opts, items, known, run_id)
     finally:
         if started_here:
@@ -131,14 +132,29 @@ def run_index_ray(cfg: JobConfig, embedder: TrackEmbedder, make_embedder: Embedd
     return summary
 
 
+def _fits(opts: RayOptions) -> bool:
+    """Whether the cluster has GPUs; ValueError when CPU actors would leave no CPU for
+    decoding (Ray Data would wait for ever)."""
+    import ray
+
+    gpus = ray.cluster_resources().get("GPU", 0) >= 1
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if not gpus and opts.actors + opts.decode_cpus > cpus:
+        raise ValueError(f"{opts.actors} CPU actors and a {opts.decode_cpus:g}-CPU decoding "
+                         f"task do not fit the cluster's {cpus:g} CPUs: use fewer --actors")
+    return gpus
+
+
 def _dataset(cfg: JobConfig, make_embedder: EmbedderFactory, opts: RayOptions,
              items: list[CatalogItem], known: dict[str, str]):
     import ray
 
     ray.data.DataContext.get_current().enable_progress_bars = cfg.progress
-    gpus = ray.cluster_resources().get("GPU", 0) >= 1
-    ds = ray.data.from_items(list(_rows(items, known)),
-                             override_num_blocks=max(1, min(len(items), 4 * opts.actors * 8)))
+    gpus = _fits(opts)
+    # Blocks of ~64 tracks for big catalogs (~128 MB once 30 s tracks are decoded, Ray Data's
+    # preferred size; a retried block redoes little), at least 32 so small catalogs spread.
+    blocks = max(1, min(len(items), max(32, len(items) // 64)))
+    ds = ray.data.from_items(list(_rows(items, known)), override_num_blocks=blocks)
     ds = ds.map(_decode, num_cpus=opts.decode_cpus)
     return ds.map_batches(_Embed, fn_constructor_args=(make_embedder,
                                                        "cuda" if gpus else "cpu"),

@@ -1,17 +1,17 @@
 """FAISS vector index: cosine search on L2-normalised vectors, addressed by the tracks' vector ids.
 
-Every index is an `IndexIDMap2` over an index built from a factory string: exact (`Flat`) for
-small catalogs, HNSW over a PCA projection with exact re-ranking for large ones, IVF+PQ with
-exact re-ranking for very large ones (`choose_factory`). Vectors are unit-norm, so cosine order
-is inner-product order and also L2 order; factories with a PCA step search by L2 (PCA centres
-the data, which inner products would not survive) and their distances are turned back into
-cosines, so every index answers in the same score scale. Removal uses `remove_ids` where the
-inner index supports it; HNSW cannot remove, so deleted ids are kept out of results with an ID
-selector (soft delete) until the next rebuild. Each id carries a tag (from the track's content
-hash) saved in a sidecar, so a reader can tell exactly which stored vectors are stale against
-SQL. `save` writes the FAISS file and the tags and then a manifest naming the model fingerprint,
-dimension and count, each via temp file + rename, the manifest last (it names the files): a
-reader never sees a half-written set. `load` refuses an index built by another model.
+Every index is an `IndexIDMap2` over an index built from a factory string: exact (`Flat`) for small
+catalogs, HNSW over a PCA projection with exact re-ranking for large ones, OPQ+IVF+PQ re-ranked on
+8-bit vectors for very large ones (`choose_factory`). Vectors are unit-norm, so cosine order is
+inner-product order and also L2 order; factories with a PCA step search by L2 (PCA centres the
+data, which inner products would not survive) and their distances are turned back into cosines, so
+every index answers in the same score scale. Removal uses `remove_ids` where the inner index
+supports it; HNSW cannot remove, so deleted ids are kept out of results with an ID selector (soft
+delete) until the next rebuild. Each id carries a tag (from the track's content hash) saved in a
+sidecar, so a reader can tell exactly which stored vectors are stale against SQL. `save` writes the
+FAISS file and the tags and then a manifest naming the model fingerprint, dimension and count, each
+via temp file + rename, the manifest last (it names the files): a reader never sees a half-written
+set. `load` refuses an index built by another model.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from model.audio.signal import l2_normalise
 from model.files import atomic_target, atomic_write_bytes
 
 MANIFEST = "index.json"
-#: Exact search up to this many vectors; HNSW up to LARGE; IVF-PQ with re-ranking beyond.
+#: Exact search up to this many vectors; HNSW up to LARGE; compressed IVF-PQ with re-ranking
+#: beyond.
 EXACT_MAX = 50_000
 LARGE = 5_000_000
 #: HNSW's graph is built over this many PCA components: real CVSM embeddings keep 99.6% of
@@ -42,7 +43,12 @@ HNSW_EF_SEARCH = 256
 IVF_NPROBE = 64
 #: Re-ranking depth (k x this many candidates scored exactly), per base index type
 #: (benchmarks: IVF-PQ 0.71 -> 0.79 recall from 32 to 64; PCA+HNSW: 2, 4 and 8 tie).
-REFINE_K_FACTOR = {"hnsw": 4, "ivf": 64}
+REFINE_K_FACTOR = {"hnsw": 4, "ivf": 16}
+#: Past LARGE: a learnt rotation to 256 dims, 64-byte PQ codes in an IVF, re-ranked on 8-bit
+#: scalar-quantised vectors: 1.3 GB per 10^6 vectors, recall@10 0.974 at 0.70 ms (nprobe 64,
+#: k_factor 16), against 5.0 GB, 0.954 and 1.55 ms for IVF-PQ re-ranked on the full vectors
+#: (docs/scale.md, measured at 10^6 on vectors drawn like real embeddings).
+OPQ_DIM = 256
 
 
 class ModelMismatchError(RuntimeError):
@@ -56,6 +62,8 @@ def choose_factory(n: int, dim: int = 1280) -> str:
     if n <= LARGE:
         return f"PCA{PCA_DIM},HNSW32,RFlat" if dim >= 2 * PCA_DIM else "HNSW32,Flat"
     nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
+    if dim >= 4 * OPQ_DIM:
+        return f"OPQ64_{OPQ_DIM},IVF{nlist},PQ64,Refine(SQ8)"
     return f"IVF{nlist},PQ64,RFlat"
 
 
@@ -200,11 +208,12 @@ class VectorIndex:
 
     def _search(self, queries: np.ndarray, k: int,
                 params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS search with scores as cosines: squared L2 between unit vectors is 2 - 2 cos."""
+        """FAISS search with scores as cosines: squared L2 between unit vectors is 2 - 2 cos;
+        quantised re-ranking (SQ8) can stray past +-1 by ~0.002, so scores are clipped."""
         scores, ids = self.index.search(queries, k, params=params)
         if self.index.metric_type == faiss.METRIC_L2:
             scores = np.where(ids >= 0, 1.0 - scores / 2.0, -np.inf).astype(np.float32)
-        return scores, ids
+        return np.where(ids >= 0, np.clip(scores, -1.0, 1.0), scores).astype(np.float32), ids
 
     def _search_filtered(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft delete for re-ranked IVF-PQ (its params cannot carry a selector): over-fetch by

@@ -100,8 +100,10 @@ def _run_ray(args: argparse.Namespace, cfg, embedder, settings) -> int:
                         "--shard (Ray spreads the work) and no --extra-model")
     make = partial(Embedder.from_checkpoint, model_file(settings), backend=settings.backend,
                    gate=settings.vocal_gate, threads=args.actor_threads)
-    summary = run_index_ray(cfg, embedder, make, RayOptions(address=args.address,
-                                                           actors=args.actors,
-                                                           batch=args.batch))
+    try:
+        summary = run_index_ray(cfg, embedder, make, RayOptions(
+            address=args.address, actors=args.actors, batch=args.batch))
+    except ValueError as exc:  # a pool that does not fit the cluster
+        raise UserError(str(exc)) from None
     print(summary.line())
     return 0

@@ -9,6 +9,7 @@ fails retrieval that excludes the query's own song. Everything derives from one 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def _envelope(freqs: np.ndarray, formants: np.ndarray) -> np.ndarray:
 
 def sing(singer: Singer, song: Song, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Vocal stem and its per-sample singing mask."""
-    rng = np.random.default_rng([seed, 3, hash((singer.name, song.name)) % 2**31])
+    rng = np.random.default_rng([seed, 3, zlib.crc32(f"{singer.name}/{song.name}".encode())])
     n = int(seconds * SAMPLE_RATE)
     f0 = np.zeros(n)
     vowel = np.zeros((n, 4))

@@ -107,8 +107,9 @@ def _kill_an_embedding_worker(stop: threading.Event, killed: list[int]) -> None:
 
 @pytest.mark.timeout(600)
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(cluster, synth_manifest, tmp_path,
-                                                            embedder, init_checkpoint) -> None:
-    url = f"sqlite:///{tmp_path / 'k.sqlite'}"
+                                                            db_url, embedder,
+                                                            init_checkpoint) -> None:
+    url = db_url
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_an_embedding_worker, args=(stop, killed))
     killer.start()
@@ -125,4 +126,18 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(cluster, synth_manife
     with db.session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Track)) == n
         assert session.scalar(select(func.count(func.distinct(Track.external_id)))) == n
+    engine.dispose()
+
+
+def test_a_pool_that_leaves_no_cpu_for_decoding_is_refused(cluster, tiny_catalog, tmp_path,
+                                                          embedder, init_checkpoint) -> None:
+    """Two 1-CPU actors on a 2-CPU cluster would starve the decoding tasks (Ray Data waits for
+    ever): refused before anything is written."""
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    with pytest.raises(ValueError, match="fewer --actors"):
+        _ray_job(tiny_catalog, tmp_path / "data", url, init_checkpoint, embedder, cluster,
+                 actors=2)
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Track)) == 0
     engine.dispose()
