@@ -79,7 +79,8 @@ def load_extra_models(settings: Settings) -> dict[str, Embedder]:
 
 def open_catalog(settings: Settings, embedder: Embedder,
                  extras: dict[str, Embedder] | None = None) -> Catalog:
-    catalog = Catalog(settings.db_url, settings.data_dir, embedder, settings.index_factory)
+    catalog = Catalog(settings.db_url, settings.data_dir, embedder, settings.index_factory,
+                      mmap=settings.index_mmap)
     try:
         for name, other in (extras or {}).items():
             catalog.attach(name, other)

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         "`model` (a listening study compares them). Variable: a JSON object")
     index_factory: str | None = Field(None, description="FAISS index type, e.g. HNSW32,Flat; "
                                       "unset: chosen by catalog size")
+    index_mmap: bool = Field(False, description="map the saved FAISS index file instead of "
+                             "reading it (catalogs larger than RAM; pages shared by replicas "
+                             "on one host); changes since the file was written are kept in a "
+                             "small in-memory index until `cvsm index` writes a new file")
     device: str = Field("auto", description="torch device the model runs on: auto (CUDA when "
                         "present, else CPU), cpu, cuda, cuda:1, ...")
     backend: str = Field("auto", description="backbone runtime: auto (on CPU the fastest "

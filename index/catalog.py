@@ -72,7 +72,8 @@ class Catalog:
     """SQL rows + FAISS index of one model (the embedder's fingerprint), kept in agreement."""
 
     def __init__(self, db_url: str | None, data_dir: Path, embedder: TrackEmbedder,
-                 index_factory: str | None = None, *, save_every: int = 100) -> None:
+                 index_factory: str | None = None, *, save_every: int = 100,
+                 mmap: bool = False) -> None:
         """`db_url` None means SQLite under `data_dir`; `index_factory` (e.g. "HNSW32,Flat")
         forces the FAISS type, otherwise it is chosen by catalog size at build time."""
         self.data_dir = Path(data_dir)
@@ -83,10 +84,10 @@ class Catalog:
         self.repository = TrackRepository(self._engine, self.fingerprint)
         self.vectors = VectorStore(self.repository.sessions, self.data_dir / INDEX_DIR,
                                    self.fingerprint, self.dim, index_factory,
-                                   save_every=save_every)
+                                   save_every=save_every, mmap=mmap)
         self.uploads = UploadStore(self.data_dir)
         self.changes = ChangeFeed(self.repository.sessions)
-        self.index_factory, self._save_every = index_factory, save_every
+        self.index_factory, self._save_every, self._mmap = index_factory, save_every, mmap
         self.models = {DEFAULT_MODEL: ServedModel(DEFAULT_MODEL, embedder, self.vectors)}
 
     def attach(self, name: str, embedder: TrackEmbedder) -> ServedModel:
@@ -99,7 +100,7 @@ class Catalog:
         store = VectorStore(self.repository.sessions,
                             index_folder(self.data_dir, embedder.fingerprint),
                             embedder.fingerprint, embedder.dim, self.index_factory,
-                            save_every=self._save_every)
+                            save_every=self._save_every, mmap=self._mmap)
         self.models[name] = ServedModel(name, embedder, store)
         return self.models[name]
 

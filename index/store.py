@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from index.mapped import MappedIndex
 from index.schema import INDEXED, Track, TrackVector
 from index.vectors import ModelMismatchError, VectorIndex, choose_factory, normalise
 
@@ -127,12 +128,14 @@ def reconcile(index: VectorIndex, sessions: sessionmaker,
 
 
 def sync_index(sessions: sessionmaker, folder: Path, fingerprint: str, dim: int,
-               factory: str | None = None) -> tuple[VectorIndex, int]:
+               factory: str | None = None, mmap: bool = False
+               ) -> tuple[VectorIndex | MappedIndex, int]:
     """The saved index reconciled with SQL (or built from SQL when none is saved), and the
     number of changes made. Raises ModelMismatchError if the saved one is another model's; a
-    damaged saved index (truncated, corrupt manifest or sidecar) is ignored and rebuilt."""
+    damaged saved index (truncated, corrupt manifest or sidecar) is ignored and rebuilt.
+    `mmap`: map the saved file (index/mapped.py); one built here is saved, then mapped."""
     try:
-        index = VectorIndex.load(folder, fingerprint)
+        index = VectorIndex.load(folder, fingerprint, mmap=mmap)
     except ModelMismatchError:
         raise
     except Exception as exc:  # noqa: BLE001 - damaged file (any reader error): SQL rebuilds it
@@ -141,5 +144,10 @@ def sync_index(sessions: sessionmaker, folder: Path, fingerprint: str, dim: int,
         index = None
     if index is None or (factory is not None and index.factory != factory):
         index = build_index(sessions, fingerprint, dim, factory)
-        return index, index.ntotal
+        if not mmap:
+            return index, index.ntotal
+        index.save(folder)
+        return MappedIndex(VectorIndex.load(folder, fingerprint, mmap=True)), index.ntotal
+    if mmap:
+        index = MappedIndex(index)
     return index, reconcile(index, sessions)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import sessionmaker
 
+from index.mapped import MappedIndex
 from index.store import content_tag, reconcile, sql_tags, sync_index
 from index.vectors import VectorIndex
 
@@ -35,21 +36,22 @@ class VectorStore:
     """The FAISS index of model `fingerprint` over the rows reachable through `sessions`."""
 
     def __init__(self, sessions: sessionmaker, folder: Path, fingerprint: str, dim: int,
-                 factory: str | None = None, *, save_every: int = 100) -> None:
+                 factory: str | None = None, *, save_every: int = 100,
+                 mmap: bool = False) -> None:
         """`factory` (e.g. "HNSW32,Flat") forces the FAISS type, otherwise it is chosen by
-        catalog size when the index is built."""
+        catalog size when the index is built; `mmap` maps the saved file (index/mapped.py)."""
         self.sessions, self.folder = sessions, Path(folder)
         self.fingerprint, self.dim = fingerprint, dim
-        self.factory, self.save_every = factory, save_every
+        self.factory, self.save_every, self.mmap = factory, save_every, mmap
         self._lock = threading.Lock()
-        self._index: VectorIndex | None = None
+        self._index: VectorIndex | MappedIndex | None = None
         self._unsaved = 0
 
     def open(self) -> None:
         """Load the saved index and reconcile it with SQL; saves if that changed anything.
         Raises ModelMismatchError when the saved index is another model's."""
         index, changes = sync_index(self.sessions, self.folder, self.fingerprint, self.dim,
-                                    self.factory)
+                                    self.factory, self.mmap)
         with self._lock:
             self._index = index
             if changes:
@@ -117,7 +119,7 @@ class VectorStore:
         with self._lock:
             return self._require().factory
 
-    def _require(self) -> VectorIndex:
+    def _require(self) -> VectorIndex | MappedIndex:
         if self._index is None:
             raise RuntimeError("VectorStore.open() has not been called")
         return self._index

@@ -249,8 +249,9 @@ class VectorIndex:
         return manifest
 
     @classmethod
-    def load(cls, folder: Path, fingerprint: str) -> VectorIndex | None:
-        """The saved index, or None when there is none; ModelMismatchError for another model."""
+    def load(cls, folder: Path, fingerprint: str, mmap: bool = False) -> VectorIndex | None:
+        """The saved index, or None when there is none; ModelMismatchError for another model.
+        `mmap`: map the file instead of reading it (read-only: index/mapped.py wraps it)."""
         manifest = read_index_manifest(folder)
         if manifest is None:
             return None
@@ -258,7 +259,10 @@ class VectorIndex:
             raise ModelMismatchError(
                 f"the index in {folder} was built by model {manifest.fingerprint}, not "
                 f"{fingerprint}; re-run `cvsm index` with this model to rebuild it")
-        raw = faiss.read_index(str(folder / manifest.file))
+        # Maps every flat code array (exact vectors, HNSW storage, PQ/SQ8 codes, re-ranking
+        # vectors); IVF lists stay in RAM (IO_FLAG_MMAP's on-disk lists cannot be combined).
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        raw = faiss.read_index(str(folder / manifest.file), flags)
         if raw.d != manifest.dim or raw.ntotal != manifest.count:
             raise ValueError(f"{folder / manifest.file} does not match its manifest")
         out = cls.__new__(cls)

@@ -141,3 +141,41 @@ def test_a_pool_that_leaves_no_cpu_for_decoding_is_refused(cluster, tiny_catalog
     with db.session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Track)) == 0
     engine.dispose()
+
+
+@pytest.mark.timeout(600)
+def test_a_rerun_after_the_driver_died_resumes(cluster, synth_manifest, tmp_path, embedder,
+                                               init_checkpoint) -> None:
+    """`cvsm index --engine ray` SIGKILLed once some batches are committed: the next run
+    embeds only what was not committed, and the catalog ends complete."""
+    import subprocess
+    import sys
+
+    url, data = f"sqlite:///{tmp_path / 'd.sqlite'}", tmp_path / "data"
+    n = len(read_manifest(synth_manifest))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "index", "--catalog", str(synth_manifest), "--engine",
+         "ray", "--address", cluster.address, "--db", url, "--data-dir", str(data),
+         "--checkpoint", str(init_checkpoint), "--backend", "torch", "--batch", "2",
+         "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def committed() -> int:
+        engine = db.make_engine(url)
+        try:
+            with db.session_factory(engine)() as session:
+                return session.scalar(select(func.count()).select_from(Track)) or 0
+        except Exception:  # noqa: BLE001 - the job has not created its tables yet
+            return 0
+        finally:
+            engine.dispose()
+
+    deadline = time.monotonic() + 300
+    while committed() == 0 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    driver.kill()
+    driver.wait(timeout=30)
+    before = committed()
+    assert 0 < before < n, f"the driver was killed with {before} of {n} rows committed"
+    done = _ray_job(synth_manifest, data, url, init_checkpoint, embedder, cluster)
+    assert (done.unchanged, done.indexed, done.vectors) == (before, n - before, n)
