@@ -53,9 +53,10 @@ class MappedIndex:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return
+        tags = np.zeros(len(ids), np.int64) if tags is None else np.asarray(tags, np.int64)
         self._hide(ids)
         self.delta.add(ids, vectors, tags)
-        self.tags.update(self.delta.tags)
+        self.tags.update(zip(ids.tolist(), tags.tolist(), strict=True))
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.asarray(ids, dtype=np.int64)
