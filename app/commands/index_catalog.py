@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.commands.checks import UserError, catalog_path, model_file
 from app.commands.options import (
@@ -19,6 +20,11 @@ from app.commands.options import (
     add_setting,
     settings_from,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from index.job import JobConfig
+    from model.facts import TrackEmbedder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_ray(args: argparse.Namespace, cfg, embedder, settings) -> int:
+def _run_ray(args: argparse.Namespace, cfg: JobConfig, embedder: TrackEmbedder,
+             settings: Settings) -> int:
     """The same job on a Ray cluster (index/ray_job.py); each actor loads the model itself."""
     from functools import partial
 

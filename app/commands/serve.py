@@ -41,11 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_models(specs: list[str]) -> dict[str, Path]:
     """["b=runs/b/model.pt", ...] -> {"b": Path(...)}; a malformed one is the user's mistake."""
+    from index.catalog import DEFAULT_MODEL, MODEL_NAME
+
     out = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise UserError(f"--model {spec!r}: write NAME=PATH, e.g. kd=runs/kd/model.pt")
+        if name == DEFAULT_MODEL or not MODEL_NAME.fullmatch(name):
+            raise UserError(f"--model {spec!r}: a name of 1-64 letters, digits, '_', '.', '-', "
+                            f"other than {DEFAULT_MODEL!r}")
         out[name] = Path(path)
     return out
 

@@ -20,6 +20,7 @@ MISTAKES = {
     "missing calibration data": ["calibrate", "--data", "/no.csv", "--out", "c.json"],
     "malformed extra model": ["serve", "--model", "kd", "--no-demo"],
     "missing extra model file": ["serve", "--model", "kd=/no.pt", "--no-demo"],
+    "extra model named default": ["serve", "--model", "default=/no.pt", "--no-demo"],
     "study of one model": ["study", "create", "--name", "s", "--models", "default",
                            "--queries", "/no"],
 }
