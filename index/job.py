@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from index import db
+from index import changes, db
 from index.repository import TrackWrite, unit_vector, write_tracks
 from index.schema import IndexRun, Track
 from index.sources import READY, UNCHANGED, Prepared, in_shard, prepare, read_catalog
@@ -156,10 +156,13 @@ def _start_run(sessions: sessionmaker, cfg: JobConfig, fingerprint: str) -> int:
 
 
 def _finish_run(sessions: sessionmaker, run_id: int, summary: Summary) -> None:
+    """Record the run as done, and drop day-old change-feed rows (replicas prune them too, but
+    a catalog indexed with no service running would otherwise keep one row per write)."""
     with sessions.begin() as session:
         run = session.get(IndexRun, run_id)
         run.status, run.finished_at, run.seconds = "done", datetime.now(UTC), summary.seconds
         run.indexed, run.unchanged, run.failed = summary.indexed, summary.unchanged, summary.failed
+    changes.prune(sessions)
 
 
 class _BatchWriter:

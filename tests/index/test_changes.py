@@ -4,6 +4,7 @@ records its changes; on PostgreSQL a change that commits after a later one is st
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,12 @@ def test_every_writer_records_its_changes(tiny_catalog, tmp_path, embedder) -> N
         assert session.scalar(select(func.count()).select_from(TrackChange)) == 4
     assert changes.prune(sessions, older_than_s=3600) == 0
     assert changes.prune(sessions, older_than_s=-1) == 4
+    with sessions.begin() as session:  # a day-old row: the next job run drops it
+        session.add(TrackChange(vector_id=1, created_at=datetime.now(UTC) - timedelta(days=2)))
+    run_index(JobConfig(catalog=tiny_catalog, data_dir=tmp_path / "d", db_url=url,
+                        progress=False), embedder)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(TrackChange)) == 0
     engine.dispose()
 
 
