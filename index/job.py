@@ -21,14 +21,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from index import changes, db
 from index.repository import TrackWrite, unit_vector, write_tracks
 from index.schema import IndexRun, Track
-from index.sources import READY, UNCHANGED, Prepared, in_shard, prepare, read_catalog
+from index.sources import (
+    READY,
+    UNCHANGED,
+    CatalogItem,
+    Prepared,
+    in_shard,
+    prepare,
+    read_catalog,
+)
 from index.store import build_index, content_tag, sync_index
 from index.uploads import UploadStore
 from index.vector_store import INDEX_DIR
@@ -78,15 +86,21 @@ class Summary:
                 f"{self.realtime:.1f}x real time){vectors}")
 
 
-def run_index(cfg: JobConfig, embedder: TrackEmbedder) -> Summary:
-    """Index `cfg.catalog` with `embedder`; returns the end summary."""
-    start = time.perf_counter()
+def open_job(cfg: JobConfig) -> tuple[Engine, sessionmaker, list[CatalogItem]]:
+    """The migrated database of a job (engine, sessions) and the catalog items of its shard:
+    what every engine (local, Ray) starts from."""
     url = cfg.db_url or db.sqlite_url(cfg.data_dir)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     db.migrate(url)
     engine = db.make_engine(url)
-    sessions = db.session_factory(engine)
     items = [i for i in read_catalog(cfg.catalog) if in_shard(i.track_id, *cfg.shard)]
+    return engine, db.session_factory(engine), items
+
+
+def run_index(cfg: JobConfig, embedder: TrackEmbedder) -> Summary:
+    """Index `cfg.catalog` with `embedder`; returns the end summary."""
+    start = time.perf_counter()
+    engine, sessions, items = open_job(cfg)
     sharded = cfg.shard[1] > 1
     index = None if sharded else _open_index(sessions, cfg, embedder)
     with sessions() as session:

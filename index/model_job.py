@@ -19,11 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from tqdm import tqdm
 
-from index import db
-from index.job import JobConfig, Summary, ordered_map
+from index.job import JobConfig, Summary, open_job, ordered_map
 from index.repository import unit_vector, write_model_vectors
 from index.schema import INDEXED, Track, TrackVector
-from index.sources import READY, UNCHANGED, Prepared, prepare, read_catalog
+from index.sources import READY, UNCHANGED, Prepared, prepare
 from index.store import build_index, sync_index
 from index.vector_store import index_folder
 from index.vectors import choose_factory
@@ -55,14 +54,10 @@ class ModelSummary(Summary):
 def run_model_index(cfg: JobConfig, embedder: TrackEmbedder) -> ModelSummary:
     """Embed `cfg.catalog`'s indexed tracks with `embedder` into its side index."""
     start = time.perf_counter()
-    url = cfg.db_url or db.sqlite_url(cfg.data_dir)
-    db.migrate(url)
-    engine = db.make_engine(url)
+    engine, sessions, listed = open_job(cfg)
     try:
-        sessions = db.session_factory(engine)
         rows, known = _catalog_rows(sessions, embedder.fingerprint)
         summary = ModelSummary()
-        listed = read_catalog(cfg.catalog)
         items = [i for i in listed if i.track_id in rows]
         summary.skipped = len(listed) - len(items)
         bar = tqdm(total=len(items), desc=f"index {embedder.fingerprint}", unit="track",

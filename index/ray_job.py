@@ -27,7 +27,6 @@ import numpy as np
 from sqlalchemy.orm import sessionmaker
 from tqdm import tqdm
 
-from index import db
 from index.job import (
     JobConfig,
     Summary,
@@ -35,9 +34,10 @@ from index.job import (
     _finish_run,
     _known_hashes,
     _start_run,
+    open_job,
 )
 from index.repository import TrackWrite, unit_vector, write_tracks
-from index.sources import READY, UNCHANGED, CatalogItem, in_shard, prepare, read_catalog
+from index.sources import READY, UNCHANGED, CatalogItem, prepare
 from index.store import build_index
 from index.uploads import UploadStore
 from model.audio.signal import SAMPLE_RATE
@@ -105,12 +105,7 @@ def run_index_ray(cfg: JobConfig, embedder: TrackEmbedder, make_embedder: Embedd
     import ray
 
     start = time.perf_counter()
-    url = cfg.db_url or db.sqlite_url(cfg.data_dir)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    db.migrate(url)
-    engine = db.make_engine(url)
-    sessions = db.session_factory(engine)
-    items = [i for i in read_catalog(cfg.catalog) if in_shard(i.track_id, *cfg.shard)]
+    engine, sessions, items = open_job(cfg)
     with sessions() as session:
         known = _known_hashes(session, embedder.fingerprint)
     started_here = not ray.is_initialized()
