@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The distillation ablation of one fold (docs/results.md): CVSM-AH on MIR-1K dev, + the extra
 # voices, + distillation (CVSM-KD), distillation only; each trained from scratch for the same
-# time box on the fold's training singers, then scored (retrieval) on the fold's test singers
+# time box on the fold's training singers (and kd_shift, distillation over speed-shifted copies
+# of every voice, when asked for by SYSTEMS), then scored (retrieval) on the fold's test singers
 # and on the RAVDESS fold. Runs go two at a time (one thread each on a 2-core CPU; on a GPU
 # machine set PAIRS=4 THREADS=4 DEVICE=cuda BATCH=128).
 #
@@ -37,6 +38,7 @@ launch() {
     cvsm_ah_extra) train cvsm_ah_extra cvsm_ah "$mir" "$voices" ;;
     cvsm_kd) train cvsm_kd cvsm_kd "$mir" "$voices" ;;
     kd_only) train kd_only kd_only "$mir" "$voices" ;;
+    kd_shift) train kd_shift kd_shift "$mir" "$voices" ;;  # + speed-shifted copies of voices
   esac
 }
 

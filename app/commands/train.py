@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="train until this step (default: the config's)")
     p.add_argument("--batch-size", type=int, help="override the config's batch size")
     p.add_argument("--val-artists", help="comma-separated singers held out for validation")
+    p.add_argument("--voice-shifts",
+                   help="comma-separated speed factors of extra shifted copies of every voice "
+                        "(e.g. 0.88,0.94,1.06,1.12), or 'none'; default: the config's")
     p.add_argument("--eval-interval", type=int, help="validate/checkpoint every N steps")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
@@ -36,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from model.data.manifest import ManifestError  # torch loads only when the command runs
-    from model.training.config import load_config
+    from model.training.config import TrainConfig, load_config
     from model.training.loop import Trainer, dist_from_env
     from model.training.teacher import TeacherUnavailable
 
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         cfg.init = str(args.init)
     if args.val_artists:
         cfg.val_artists = [a.strip() for a in args.val_artists.split(",") if a.strip()]
+    if args.voice_shifts:
+        cfg.voice_shifts = _factors(args.voice_shifts)
     try:
+        cfg = TrainConfig.from_dict(cfg.to_dict())  # validates the overrides like the file
         trainer = Trainer(cfg, args.data, args.out, device=settings_from(args).device,
                           cache_dir=args.cache_dir, resume=args.resume, workers=args.workers,
                           dist=dist_from_env(dict(os.environ)))
@@ -63,3 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if trainer.dist.main:
         print(json.dumps(summary, indent=2))
     return 0
+
+
+def _factors(text: str) -> list[float]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise UserError(f"--voice-shifts takes numbers like 0.94,1.06, not {text!r}") from None

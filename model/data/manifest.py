@@ -41,6 +41,15 @@ class ManifestTrack:
     mixture: Path | None = None
     vocal_activity: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: Training-only copies of a voice (model/data/voice_shift.py): its vocals are played this
+    #: many times faster, and it belongs to `source_artist`'s side of a singer-disjoint split.
+    speed: float = 1.0
+    source_artist: str = ""
+
+    @property
+    def held_out_as(self) -> str:
+        """The singer whose split this row follows: its source's for a shifted copy."""
+        return self.source_artist or self.artist
 
     @property
     def has_stems(self) -> bool:

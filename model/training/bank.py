@@ -38,6 +38,8 @@ def data_fingerprint(tracks: list[ManifestTrack]) -> str:
     h = hashlib.sha256()
     for t in tracks:
         h.update(f"{t.track_id}|{t.artist}|{t.gender}|{t.song}".encode())
+        if t.speed != 1.0:
+            h.update(f"|speed={t.speed!r}".encode())
         for p in (t.vocals, t.accompaniment, t.mixture, t.vocal_activity):
             if p is not None:
                 st = p.stat()
@@ -47,15 +49,18 @@ def data_fingerprint(tracks: list[ManifestTrack]) -> str:
 
 def _decode_track(track: ManifestTrack) -> dict[str, np.ndarray]:
     """Decode one row's stems (model/data/stems.py: mixture = vocals + accompaniment when not
-    given; a vocals-only row is its own mixture over a silent accompaniment)."""
+    given; a vocals-only row is its own mixture over a silent accompaniment); a shifted copy
+    of a voice is played at its speed (model/data/voice_shift.py)."""
     from model.audio.decode import AudioError, load
+    from model.data.voice_shift import speed_shift
 
     def read(path: Path) -> np.ndarray:
         try:
-            return load(path, allow_silent=True, max_seconds=3600)
+            x = load(path, allow_silent=True, max_seconds=3600)
         except AudioError as exc:
             raise ManifestError(f"row {track.row} ({track.track_id}): cannot decode "
                                 f"{path}: {exc}") from exc
+        return x if track.speed == 1.0 else speed_shift(x, track.speed)
 
     return row_stems(track, read)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from model.data.voice_shift import check_factors
 from model.training.pairs import SYSTEMS, PairConfig
 
 
@@ -37,6 +38,9 @@ class TrainConfig:
     kd_weight: float = 0.0
     #: Seconds of vocals around a crop's centre whose teacher windows make its target.
     kd_context_s: float = 3.0
+    #: Speed factors of extra, shifted copies of every voice (model/data/voice_shift.py);
+    #: only systems that lay isolated voices over accompaniment can use them.
+    voice_shifts: list[float] = field(default_factory=list)
     #: Weights to start from (fine-tuning): a training checkpoint or an inference export.
     init: str = ""
     #: What model.pt serves: "backbone" (1280-d) or "kd" (the 256-d distillation head).
@@ -70,6 +74,10 @@ class TrainConfig:
         if cfg.embedding not in ("backbone", "kd") or (cfg.embedding == "kd"
                                                         and not cfg.distils):
             raise ValueError("embedding is 'backbone' or, for a distilling run, 'kd'")
+        check_factors(cfg.voice_shifts)
+        if cfg.voice_shifts and not SYSTEMS[cfg.system].mixes:
+            raise ValueError(f"voice_shifts need a system that builds artificial mixtures, "
+                             f"not {cfg.system}")
         if cfg.contrastive_weight < 0 or cfg.kd_weight < 0 or (
                 cfg.contrastive_weight == 0 and cfg.kd_weight == 0):
             raise ValueError("contrastive_weight and kd_weight must be >= 0, not both 0")

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from model import checkpoint as ckpt_io
 from model.data.manifest import ManifestTrack, check_tracks, read_manifests
+from model.data.voice_shift import shifted_tracks
 from model.encoder import CVSMModel
 from model.files import atomic_copy
 from model.inference.device import resolve_device
@@ -59,7 +60,7 @@ def split_tracks(bank: Bank, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
         missing = held - {t.artist for t in bank.tracks}
         if missing:
             raise ValueError(f"val_artists not in the manifest: {sorted(missing)}")
-        is_val = np.array([bank.tracks[i].artist in held for i in usable])
+        is_val = np.array([bank.tracks[i].held_out_as in held for i in usable])
     else:
         order = np.random.default_rng(cfg.seed).permutation(len(usable))
         n_val = int(round(cfg.val_fraction * len(usable)))
@@ -87,6 +88,8 @@ class Trainer:
         system = SYSTEMS[cfg.system]
         check_tracks(tracks, need_stems=system.needs_stems, need_artist=system.by_artist,
                      where=", ".join(map(str, manifests)), allow_vocals_only=system.mixes)
+        if cfg.voice_shifts:
+            tracks = tracks + shifted_tracks(tracks, cfg.voice_shifts)
         self._init_process_group()
         self.bank, self.targets = self._data(tracks, cache_dir, workers, teacher)
         self.train_idx, self.val_idx = split_tracks(self.bank, cfg)
