@@ -356,8 +356,9 @@ class Trainer:
             "data_fingerprint": self.bank.fingerprint,
             "teacher_version": self.targets.version if self.targets is not None else "",
             "code_version": ckpt_io.CODE_VERSION,
-            "train_artists": sorted({self.bank.tracks[i].artist for i in self.train_idx}),
-            "val_artists": sorted({self.bank.tracks[i].artist for i in self.val_idx}),
+            # the singers heard: a shifted copy of a voice counts as its source singer
+            "train_artists": sorted({self.bank.tracks[i].held_out_as for i in self.train_idx}),
+            "val_artists": sorted({self.bank.tracks[i].held_out_as for i in self.val_idx}),
             "metrics": val,
         }
         ckpt_io.atomic_save(state, self.out / "last.pt")

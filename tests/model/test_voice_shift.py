@@ -4,10 +4,15 @@ targets of the shifted audio)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from model import checkpoint
 from model.audio.signal import SAMPLE_RATE
 from model.data.manifest import read_manifests
 from model.data.voice_shift import shifted_tracks, speed_shift
@@ -84,9 +89,23 @@ def test_training_with_shifts_holds_out_the_copies_and_distils_the_shifted_audio
     before = trainer.model.backbone.features[0][0].weight.clone()
     trainer.run(2)
     assert not torch.equal(before, trainer.model.backbone.features[0][0].weight)
+    saved = checkpoint.load(tmp_path / "run" / "last.pt")  # singers heard, by source
+    assert saved["val_artists"] == ["singer03"] and "~x" not in "".join(saved["train_artists"])
 
 
 def test_shifts_need_a_system_that_mixes() -> None:
     with pytest.raises(ValueError, match="artificial mixtures"):
         TrainConfig.from_dict({"pairs": {"system": "cola"}, "voice_shifts": [0.9]})
     assert TrainConfig.from_dict({"voice_shifts": [0.9, 1.1]}).voice_shifts == [0.9, 1.1]
+
+
+def test_cli_refuses_bad_shifts_before_any_work(synth_manifest, tmp_path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    base = [sys.executable, "-m", "app.cli", "train", "--config",
+            str(root / "configs/kd_shift.toml"), "--data", str(synth_manifest), "--out",
+            str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    for value, says in (("3", "must lie"), ("0.9,x", "takes numbers")):
+        out = subprocess.run(base + ["--voice-shifts", value], capture_output=True, text=True,
+                             cwd=root)
+        assert out.returncode == 2 and says in out.stderr, out.stderr[-500:]
+    assert not (tmp_path / "cache").exists()  # refused before decoding anything
