@@ -42,14 +42,20 @@ class ManifestTrack:
     vocal_activity: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
     #: Training-only copies of a voice (model/data/voice_shift.py): its vocals are played this
-    #: many times faster, and it belongs to `source_artist`'s side of a singer-disjoint split.
+    #: many times faster, and it follows its source singer and track in train/validation splits.
     speed: float = 1.0
     source_artist: str = ""
+    source_track: str = ""
 
     @property
     def held_out_as(self) -> str:
         """The singer whose split this row follows: its source's for a shifted copy."""
         return self.source_artist or self.artist
+
+    @property
+    def split_key(self) -> str:
+        """The track whose side of a random split this row follows (its source's for a copy)."""
+        return self.source_track or self.track_id
 
     @property
     def has_stems(self) -> bool:

@@ -9,7 +9,8 @@ label is invented. Training only: shifted copies never reach evaluation or the c
 
 A shifted copy is a vocals-only row of its own singer (`artist ~x1.06`), laid over other rows'
 accompaniment like any isolated voice; `held_out_as` keeps it on its source singer's side of a
-singer-disjoint split, so a held-out voice never trains in disguise.
+singer-disjoint split and `split_key` on its source track's side of a random one, so held-out
+audio never trains in disguise.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from model.audio.resample import BlockResampler
 from model.audio.signal import SAMPLE_RATE
 from model.data.manifest import ManifestTrack
 
-#: The factors used by configs that shift voices (docs/training.md): +-6% and +-12%.
-DEFAULT_FACTORS = (0.88, 0.94, 1.06, 1.12)
 #: Outside this range a voice stops sounding human (chipmunk / slowed tape).
 MIN_FACTOR, MAX_FACTOR = 0.7, 1.4
 
@@ -52,7 +51,8 @@ def shifted_tracks(tracks: list[ManifestTrack], factors: list[float] | tuple[flo
             out.append(dataclasses.replace(
                 t, track_id=t.track_id + tag, artist=t.artist + tag,
                 song=(t.song + tag) if t.song else "", accompaniment=None, mixture=None,
-                vocal_activity=None, speed=float(f), source_artist=t.held_out_as))
+                vocal_activity=None, speed=float(f), source_artist=t.held_out_as,
+                source_track=t.split_key))
     return out
 
 

@@ -61,11 +61,13 @@ def split_tracks(bank: Bank, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
         if missing:
             raise ValueError(f"val_artists not in the manifest: {sorted(missing)}")
         is_val = np.array([bank.tracks[i].held_out_as in held for i in usable])
-    else:
-        order = np.random.default_rng(cfg.seed).permutation(len(usable))
-        n_val = int(round(cfg.val_fraction * len(usable)))
-        is_val = np.zeros(len(usable), bool)
-        is_val[order[:n_val]] = True
+    else:  # a share of tracks; a shifted copy goes where its source track goes
+        keys = np.array([bank.tracks[i].split_key for i in usable])
+        # groups in track order, so that without copies this is the per-track split it was
+        groups = np.array(list(dict.fromkeys(keys)))
+        order = np.random.default_rng(cfg.seed).permutation(len(groups))
+        n_val = int(round(cfg.val_fraction * len(groups)))
+        is_val = np.isin(keys, groups[order[:n_val]])
     return usable[~is_val], usable[is_val]
 
 

@@ -4,6 +4,7 @@ targets of the shifted audio)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,26 @@ def test_training_with_shifts_holds_out_the_copies_and_distils_the_shifted_audio
     assert not torch.equal(before, trainer.model.backbone.features[0][0].weight)
     saved = checkpoint.load(tmp_path / "run" / "last.pt")  # singers heard, by source
     assert saved["val_artists"] == ["singer03"] and "~x" not in "".join(saved["train_artists"])
+
+
+def test_a_random_split_keeps_each_copy_with_its_source_track(synth_manifest, tmp_path) -> None:
+    teacher = ResemblyzerTeacher()
+    cfg = TrainConfig(name="kd", pairs=PairConfig(system="cvsm_ah"), batch_size=8,
+                      kd_weight=1.0, val_fraction=0.3, voice_shifts=[0.94, 1.06])
+    plain = Trainer(dataclasses.replace(cfg, voice_shifts=[]), synth_manifest, tmp_path / "a",
+                    device="cpu", cache_dir=tmp_path / "cache", quiet=True, teacher=teacher)
+    shifted = Trainer(cfg, synth_manifest, tmp_path / "b", device="cpu",
+                      cache_dir=tmp_path / "cache", quiet=True, teacher=teacher)
+
+    def val_ids(trainer: Trainer) -> set[str]:
+        return {trainer.bank.tracks[i].split_key for i in trainer.val_idx}
+
+    assert val_ids(shifted) == val_ids(plain)  # copies add no say in which tracks validate
+    for idx, side in ((shifted.train_idx, set(shifted.train_idx)),
+                      (shifted.val_idx, set(shifted.val_idx))):
+        keys = {shifted.bank.tracks[i].split_key for i in idx}
+        assert {i for i, t in enumerate(shifted.bank.tracks)
+                if t.split_key in keys and shifted.bank.lengths[i] >= SAMPLE_RATE} == side
 
 
 def test_shifts_need_a_system_that_mixes() -> None:
