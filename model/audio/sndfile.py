@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +67,36 @@ def decode(source: str | io.BytesIO, max_seconds: float, threads: int = 1) -> De
     """Decode to 16 kHz mono, or None when libsndfile should not or could not read the file
     (the caller then uses FFmpeg). Raises `TooLongError` past `max_seconds`. With `threads`
     > 1, a file of known length >= 8 s is decoded as that many parts at once (`_read_split`)."""
+    with _as_file(source) as readable:
+        return _decode(readable, max_seconds, threads)
+
+
+@contextmanager
+def _as_file(source: str | io.BytesIO) -> Iterator[str | io.BytesIO]:
+    """In-memory audio as a path libsndfile reads by itself (an anonymous memory file), else
+    `source` as it is. Why: libsndfile reads a BytesIO through Python callbacks, which need the
+    GIL, so the parts of a split decode queued behind each other: two halves of a 30 s MP3 took
+    14.5 ms at once from BytesIO against 9.1 ms from a file on the 2-core AMD EPYC."""
+    if not isinstance(source, io.BytesIO) or not hasattr(os, "memfd_create"):
+        yield source
+        return
+    try:
+        fd = os.memfd_create("cvsm-audio", os.MFD_CLOEXEC)
+    except OSError:  # no memfd (old kernel, sandbox): the callbacks still work
+        yield source
+        return
+    try:
+        with source.getbuffer() as view:
+            done = 0
+            while done < len(view):  # os.write may write less than asked (large files)
+                done += os.write(fd, view[done:])
+        path = f"/proc/self/fd/{fd}"
+        yield path if os.path.exists(path) else source
+    finally:
+        os.close(fd)
+
+
+def _decode(source: str | io.BytesIO, max_seconds: float, threads: int) -> Decoded | None:
     handle = _open(source)
     if handle is None:
         return None

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from model.audio import decode as audio
+from model.audio import swr
 from model.audio.encode import encode
 from model.audio.resample import BlockResampler
 from model.data.synth import accompany, make_singer, make_song, sing
@@ -52,6 +53,23 @@ def test_block_resampling_equals_resampling_at_once() -> None:
     np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-6)
 
 
+@pytest.mark.skipif(not swr.available(), reason="PyAV's libswresample could not be bound")
+@pytest.mark.parametrize("rate", [8_000, 11_025, 22_050, 44_100, 48_000, 96_000, 16_960])
+def test_direct_libswresample_equals_pyav(rate: int) -> None:
+    """The ctypes binding (no GIL) gives PyAV's samples exactly, block by block and at once."""
+    x = np.tile(song(3.0), 4)  # any signal, read as `rate`
+    cuts = [0, 777, 40_000, 65_536 + 40_000, len(x)]
+    outs = []
+    for direct in (True, False):
+        r = BlockResampler(rate, direct=direct)
+        pieces = [r(x[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+        outs.append(np.concatenate(pieces + [r(np.zeros(0, np.float32), last=True)]))
+    assert outs[0].dtype == np.float32 and len(outs[0]) == len(outs[1])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    whole = BlockResampler(rate, direct=True)(x, last=True)
+    np.testing.assert_array_equal(whole, outs[1])
+
+
 def test_unknown_decoder_is_refused() -> None:
     data = encode(song(1.0), 16_000, "wav")
     with pytest.raises(ValueError, match="decoder"):
@@ -89,3 +107,22 @@ def test_parts_from_a_path(tmp_path) -> None:
     path.write_bytes(encode(song(12.0, 7), 16_000, "flac", out_rate=44_100))
     np.testing.assert_allclose(audio.decode(path, threads=2).samples, audio.decode(path).samples,
                                atol=1e-6)
+
+
+def test_in_memory_audio_is_read_as_a_file_with_the_same_samples() -> None:
+    """Uploads reach libsndfile as an anonymous memory file (no Python read callbacks, so
+    split parts decode at once), closed afterwards, with the samples of the BytesIO path."""
+    import io
+    import os
+
+    from model.audio import sndfile
+
+    data = encode(song(10.0, 8), 16_000, "mp3", channels=2, out_rate=44_100)
+    with sndfile._as_file(io.BytesIO(data)) as readable:
+        if not hasattr(os, "memfd_create"):
+            pytest.skip("no memfd_create on this system")
+        assert isinstance(readable, str) and os.path.exists(readable)
+        via_file = sndfile._decode(readable, 600.0, 2).samples
+    assert not os.path.exists(readable)  # the descriptor is closed
+    via_callbacks = sndfile._decode(io.BytesIO(data), 600.0, 2).samples
+    np.testing.assert_array_equal(via_file, via_callbacks)
