@@ -39,6 +39,7 @@ launch() {
     cvsm_kd) train cvsm_kd cvsm_kd "$mir" "$voices" ;;
     kd_only) train kd_only kd_only "$mir" "$voices" ;;
     kd_shift) train kd_shift kd_shift "$mir" "$voices" ;;  # + speed-shifted copies of voices
+    kd_shift6) train kd_shift6 kd_shift6 "$mir" "$voices" ;;  # six shifts (+-6, 12, 18%)
   esac
 }
 
