@@ -9,9 +9,10 @@
 #   bash benchmarks/kd_ablation.sh A 50 MIR1K_DEV/clips.csv VOICES_EXTRA/clips.csv [RUNS]
 #   SYSTEMS="cvsm_ah kd_only" bash benchmarks/kd_ablation.sh B 50 ...   # only some runs
 #   STEPS=1650 bash benchmarks/kd_ablation.sh B 600 ...   # a step budget (shared machine)
+#   SEED=1 SYSTEMS=kd_track bash benchmarks/kd_ablation.sh A ...  # another seed: runs kd_track_s1
 set -euo pipefail
 fold=$1 minutes=$2 mir=$3 voices=$4 runs=${5:-runs/ablation}
-STEPS=${STEPS:-1000000} PAIRS=${PAIRS:-2} THREADS=${THREADS:-1} DEVICE=${DEVICE:-cpu} BATCH=${BATCH:-32}
+STEPS=${STEPS:-1000000} SEED=${SEED:-} PAIRS=${PAIRS:-2} THREADS=${THREADS:-1} DEVICE=${DEVICE:-cpu} BATCH=${BATCH:-32}
 SYSTEMS=${SYSTEMS:-"cvsm_ah cvsm_ah_extra cvsm_kd kd_only"}
 cvsm=${CVSM:-cvsm}
 held=$(python -c "from model.evaluation.folds import fold_singers as f; print(','.join(f('$fold')[1]))")
@@ -23,11 +24,12 @@ mkdir -p "$out"
 
 train() {  # name config data...
   local name=$1 config=$2; shift 2
-  local data=() val=$held
+  local data=() val=$held seed=()
+  [ -n "$SEED" ] && seed=(--seed "$SEED") && name=${name}_s$SEED
   for d in "$@"; do data+=(--data "$d"); done
   [ $# -gt 1 ] && val=$held,$ravdess  # the RAVDESS test actors never train
   OMP_NUM_THREADS=$THREADS $cvsm train --config "configs/$config.toml" "${data[@]}" \
-      --out "$out/$name" --device "$DEVICE" --steps "$STEPS" --batch-size "$BATCH" \
+      "${seed[@]}" --out "$out/$name" --device "$DEVICE" --steps "$STEPS" --batch-size "$BATCH" \
       --val-artists "$val" --max-minutes "$minutes" --cache-dir "$runs/cache" --workers 2 \
       > "$out/$name.log" 2>&1
 }
@@ -40,6 +42,7 @@ launch() {
     kd_only) train kd_only kd_only "$mir" "$voices" ;;
     kd_shift) train kd_shift kd_shift "$mir" "$voices" ;;  # + speed-shifted copies of voices
     kd_shift6) train kd_shift6 kd_shift6 "$mir" "$voices" ;;  # six shifts (+-6, 12, 18%)
+    kd_track) train kd_track kd_track "$mir" "$voices" ;;  # kd_shift, whole-track targets
   esac
 }
 
@@ -51,7 +54,7 @@ for s in $SYSTEMS; do
 done
 wait
 ckpts=()
-for s in $SYSTEMS; do ckpts+=("$out/$s/last.pt"); done
+for s in $SYSTEMS; do ckpts+=("$out/$s${SEED:+_s$SEED}/last.pt"); done
 $cvsm evaluate --retrieval-only --checkpoint "${ckpts[@]}" --embedding backbone kd \
     --data "$mir" --fold "$fold" --out "$out/eval" --device "$DEVICE"
 $cvsm evaluate --retrieval-only --checkpoint "${ckpts[@]}" --embedding backbone kd \

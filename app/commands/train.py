@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voice-shifts",
                    help="comma-separated speed factors of extra shifted copies of every voice "
                         "(e.g. 0.88,0.94,1.06,1.12), or 'none'; default: the config's")
+    p.add_argument("--seed", type=int,
+                   help="override the config's random seed (repeated runs of one config)")
     p.add_argument("--eval-interval", type=int, help="validate/checkpoint every N steps")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.batch_size = args.batch_size
+    if args.seed is not None:
+        cfg.seed = args.seed
     if args.eval_interval:
         cfg.eval_interval = args.eval_interval
     if args.init:

@@ -104,6 +104,25 @@ def test_targets_follow_the_teacher_of_the_crop_track(synth_manifest, cache, tea
     assert not has[0]  # windows of another track never count
 
 
+def test_whole_track_context_targets_the_track_mean(synth_manifest, cache, teacher) -> None:
+    """kd_context_s longer than any clip (configs/kd_track.toml): every crop of a track gets
+    the same target, the normalised mean of all the track's sung teacher windows."""
+    assert load_config(ROOT / "configs/kd_track.toml").kd_context_s >= 30.0
+    trainer = Trainer(kd_config(), synth_manifest, cache / "unused", device="cpu",
+                      cache_dir=cache, quiet=True, teacher=teacher)
+    bank, targets = trainer.bank, trainer.targets
+    t = 2
+    first = int(bank.starts[t])
+    at = np.array([first, first + int(bank.lengths[t]) - 16_000])  # its first and last second
+    got, has = targets.lookup(at, np.array([t, t]), context_s=60.0)
+    mine = (targets.track == t) & targets.valid
+    mean = targets.embeddings[mine].astype(np.float32).mean(axis=0)
+    assert has.all() and mine.sum() > 4
+    np.testing.assert_allclose(got, np.stack([mean, mean]) / np.linalg.norm(mean), atol=1e-5)
+    near, _ = targets.lookup(at, np.array([t, t]), context_s=3.0)
+    assert float(near[0] @ near[1]) < float(got[0] @ got[1])  # 3 s targets differ along a track
+
+
 def test_teacher_cache_rebuilt_only_when_data_or_teacher_change(synth_manifest, voices,
                                                                 teacher, tmp_path) -> None:
     def build(manifests, t) -> Path:
@@ -196,11 +215,12 @@ def test_cli_takes_several_manifests_and_init(synth_manifest, voices, cache, ini
            str(ROOT / "configs/cvsm_kd.toml"),
            "--data", str(synth_manifest), "--data", str(voices), "--init", str(init_checkpoint),
            "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
-           "--eval-interval", "2", "--cache-dir", str(cache), "--device", "cpu"]
+           "--eval-interval", "2", "--cache-dir", str(cache), "--seed", "7", "--device", "cpu"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     state = checkpoint.load(tmp_path / "run" / "last.pt")
     assert state["teacher_version"].startswith("resemblyzer-") and state["step"] == 2
+    assert state["config"]["seed"] == 7  # --seed overrides the config's
     assert "solo" in state["train_artists"] or "solo" in state["val_artists"]
     missing = subprocess.run(cmd[:-2] + ["--init", str(tmp_path / "nope.pt")] + cmd[-2:],
                              capture_output=True, text=True, env=env, cwd=ROOT)
