@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from model.audio.signal import l2_normalise, pool
 from model.evaluation.data import EvalTrack, load_corpus
 from model.evaluation.extract import extract
 from model.evaluation.folds import get_fold
@@ -33,17 +34,12 @@ def chunk_embeddings(corpus: list[EvalTrack], system: object) -> dict[str, list[
             if all(getattr(t, s) is not None for t in corpus)}
 
 
-def l2(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def pool(chunks: list[np.ndarray], voiced: list[np.ndarray], fn: Transform,
-         norm_chunks: bool) -> np.ndarray:
-    out = []
-    for c, v in zip(chunks, voiced, strict=True):
-        c = fn(c[v] if v.any() else c)
-        out.append((l2(c) if norm_chunks else c).mean(axis=0))
-    return l2(np.stack(out))
+def tracks(chunks: list[np.ndarray], voiced: list[np.ndarray], fn: Transform,
+           norm_chunks: bool) -> np.ndarray:
+    """Track vectors as the harness pools them (sung chunks, mean, L2), after `fn`."""
+    def prepare(c: np.ndarray) -> np.ndarray:
+        return l2_normalise(fn(c)) if norm_chunks else fn(c)
+    return np.stack([pool(prepare(c), v) for c, v in zip(chunks, voiced, strict=True)])
 
 
 def transforms(reference: np.ndarray, test: np.ndarray) -> dict[str, Transform]:
@@ -80,8 +76,8 @@ def main() -> None:
     print(f"{len(test)} test tracks, {len(reference)} reference chunks; P@1 / mAP")
     for name, fn in transforms(reference, test_all).items():
         for norm_chunks in (False, True):
-            tracks = {s: pool(c, voiced, fn, norm_chunks) for s, c in t_chunks.items()}
-            res = retrieval_suite(tracks, labels.artists, labels.songs)
+            pooled = {s: tracks(c, voiced, fn, norm_chunks) for s, c in t_chunks.items()}
+            res = retrieval_suite(pooled, labels.artists, labels.songs)
             cells = "  ".join(f"{k} {v['p_at_1']:.3f}/{v['map']:.3f}" for k, v in res.items())
             print(f"{name + ('+l2chunks' if norm_chunks else ''):18s} {cells}", flush=True)
 
