@@ -3,21 +3,22 @@
     python benchmarks/embed_latency.py --rate 44100 --channels 2 --clips 5 --repeats 7 \
         --out runs/latency.json
 
-Stages (the query path of `cvsm serve`): decode (MP3 -> 16 kHz mono: libsndfile + libswresample,
-model/audio/decode.py), chunk (5 s block normalisation, 1 s chunks), features (log-mel of all
-chunks in one torch batch), select (sound mask, plus the vocal gate when on), backbone (only the
-selected chunks), pool. Systems, measured on the same clips in the same run, interleaved round
-by round so machine load hits them alike: eager torch (the reference), `auto` (what the
-start-up probe picked on this machine), ONNX Runtime fp32, OpenVINO fp32, OpenVINO bf16, ONNX
-Runtime int8, and Resemblyzer (its own pipeline: preprocess_wav + embed_utterance on the audio
-decoded by the project). Beside them, on the same clips: the bare FFmpeg decode (PyAV frames,
-no conversion: the floor) and the earlier decoder (FFmpeg + libswresample). Printed per system:
-stage medians, decode / bare decode, total / eager torch and total / Resemblyzer (its faster
-thread setting in this run). Clips: 30 s
-of MIR-1K mixtures (one singer's clips concatenated, singing + accompaniment) encoded to 128
-kbit/s MP3, or synthetic singing without --data; at 16 kHz mono (MIR-1K's own rate) or, with
---rate 44100 --channels 2, as a typical music file (the decoder then also resamples and
-downmixes).
+Stages (the query path of `cvsm serve`): decode (MP3 -> 16 kHz mono: libsndfile +
+libswresample, model/audio/decode.py), chunk (5 s block normalisation, 1 s chunks), features
+(log-mel of all chunks in one torch batch), select (sound mask, plus the vocal gate when on),
+backbone (only the selected chunks), pool. Systems, measured on the same clips in the same run,
+interleaved round by round so machine load hits them alike: eager torch (the reference), `auto`
+(what the start-up probe picked on this machine), ONNX Runtime fp32, OpenVINO fp32, OpenVINO
+bf16, ONNX Runtime int8, `auto` and eager torch with the front end's earlier one-pass STFT of
+all chunks (`--one-pass`: model/audio/features.py's CPU_BLOCK lifted, the "before" of the
+cache-sized blocks, side by side), and Resemblyzer (its own pipeline: preprocess_wav +
+embed_utterance on the audio decoded by the project). Beside them, on the same clips: the bare
+FFmpeg decode (PyAV frames, no conversion: the floor) and the earlier decoder (FFmpeg +
+libswresample). Printed per system: stage medians, decode / bare decode, total / eager torch
+and total / Resemblyzer (its faster thread setting in this run). Clips: 30 s of MIR-1K mixtures
+(one singer's clips concatenated, singing + accompaniment) encoded to 128 kbit/s MP3, or
+synthetic singing without --data; at 16 kHz mono (MIR-1K's own rate) or, with --rate 44100
+--channels 2, as a typical music file (the decoder then also resamples and downmixes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.audio import features
 from model.audio.decode import decode
 from model.audio.encode import encode
 from model.audio.signal import chunk, pool
@@ -100,6 +102,21 @@ def cvsm_stages(emb: Embedder, data: bytes) -> dict[str, float]:
     return stages
 
 
+class OnePass:
+    """An embedder whose log-mel front end runs all chunks in one pass, as before the
+    cache-sized blocks (features.CPU_BLOCK), so both are timed in the same run."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder, self.backend = embedder, embedder.backend
+
+    def stages(self, data: bytes) -> dict[str, float]:
+        block, features.CPU_BLOCK = features.CPU_BLOCK, 1 << 30
+        try:
+            return cvsm_stages(self.embedder, data)
+        finally:
+            features.CPU_BLOCK = block
+
+
 class Resemblyzer:
     """The package's documented path: preprocess_wav (VAD, level) + embed_utterance, on the
     audio decoded the way the project decodes a query. `threads`: torch's intra-op threads
@@ -151,6 +168,11 @@ def build_systems(args: argparse.Namespace) -> dict[str, object]:
     for backend in ("onnx", "openvino", "openvino-bf16", "onnx-int8"):
         systems[backend] = Embedder.from_checkpoint(ckpt, "cpu", backend=backend,
                                                     threads=args.threads, cache_dir=cache)
+    if args.one_pass:
+        systems["auto, one-pass front end"] = OnePass(Embedder.from_checkpoint(
+            ckpt, "cpu", backend="auto", threads=args.threads, cache_dir=cache))
+        systems["torch eager, one-pass front end"] = OnePass(
+            Embedder.from_checkpoint(ckpt, "cpu", backend="torch"))
     if not args.no_resemblyzer:
         systems["resemblyzer, 2 threads"] = Resemblyzer(2)
         systems["resemblyzer, 1 thread"] = Resemblyzer(1)
@@ -172,7 +194,8 @@ def measure(systems: dict[str, object], clips: list[bytes], args: argparse.Names
                 else:
                     threads = args.feature_threads or torch_threads_for(s.backend, args.threads)
                 torch.set_num_threads(threads)  # as the app sets it
-                st = s.stages(data) if isinstance(s, Resemblyzer) else cvsm_stages(s, data)
+                st = s.stages(data) if isinstance(s, Resemblyzer | OnePass) \
+                    else cvsm_stages(s, data)
                 st["total"] = sum(v for k, v in st.items() if k != "chunks_embedded")
                 if rep:
                     runs[name].append(st)
@@ -214,6 +237,8 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=1, choices=(1, 2))
     p.add_argument("--cache-dir", type=Path, default=Path("runs/latency-cache"))
     p.add_argument("--no-resemblyzer", action="store_true")
+    p.add_argument("--one-pass", action="store_true",
+                   help="also time auto and eager with the earlier one-pass log-mel front end")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -56,3 +56,20 @@ def test_batched_equals_single() -> None:
     full = m(x)
     for i in range(4):
         torch.testing.assert_close(full[i], m(x[i: i + 1])[0])
+
+
+def test_inference_blocks_equal_one_pass(monkeypatch) -> None:
+    """The CPU inference path runs CPU_BLOCK clips at a time (cache-sized); a batch that is not
+    a multiple of it gives the same numbers as one pass and as the training path."""
+    from model.audio import features
+
+    x = torch.randn(12, 16_000) * 0.1
+    m = LogMel()
+    with torch.inference_mode():
+        blocked = m(x)
+        monkeypatch.setattr(features, "CPU_BLOCK", 100)
+        one_pass = m(x)
+    torch.testing.assert_close(blocked, one_pass, rtol=0, atol=0)
+    assert blocked.shape == (12, 98, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(blocked, m.mel(x).clamp(1e-5, 1e8).log().transpose(1, 2))
