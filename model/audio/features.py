@@ -27,7 +27,7 @@ CLIP_MAX = 1e8
 _PAD = (N_FFT - WIN_LENGTH) // 2
 #: Clips per pass of the CPU inference path. One STFT of 30 one-second clips (12 MB of complex
 #: bins) spills the 1-2 MB per-core L2 cache, and the magnitude's passes over it then run from
-#: memory; five at a time keep each pass near the cache: 7.6-8.9 ms against 9.9-24 ms for 30
+#: memory; five at a time keep each pass near the cache: 7.9-8.9 ms against 9.9-24 ms for 30
 #: clips on one Zen 4 thread, the same numbers bit for bit (docs/benchmarks.md, "Issue 14,
 #: third pass").
 CPU_BLOCK = 5
