@@ -12,8 +12,9 @@ probability that both are the same singer, fitted on singers the model never tra
   weighted equally, so the probability reads at even prior odds: it does not depend on how
   many singers a fold (or a catalog) holds;
 - honesty: the reliability diagram and expected calibration error (ECE) come from cross-fitting
-  by singer (fit on half the singers, score pairs of the other half, and the reverse); the
-  shipped curve is then fitted on all of them.
+  by singer (fit on half the singers, score pairs of the other half, and the reverse), pooled
+  over every way of halving the singers (up to MAX_HALVINGS), since one split can be far luckier
+  or unluckier than another; the shipped curve is then fitted on all of them.
 
 The result is a small JSON (knots of the curve, the model fingerprint, how it was made), read at
 serve time with `np.interp`: serving needs neither scikit-learn nor this module's plots.
@@ -21,7 +22,9 @@ serve time with `np.interp`: serving needs neither scikit-learn nor this module'
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ from model.files import atomic_write_text
 LABELS = ((0.8, "very likely the same singer"), (0.5, "probably the same singer"),
           (0.2, "a similar voice"), (0.0, "a different voice"))
 BINS = 10
+#: Halvings of the singers that cross-fitting scores (8 singers have exactly 35).
+MAX_HALVINGS = 35
 
 
 @dataclass
@@ -99,22 +104,55 @@ def fit_curve(scores: np.ndarray, labels: np.ndarray, knots: int = 64) -> tuple[
     return xs.tolist(), np.round(iso.predict(xs), 6).tolist()
 
 
+def halvings(singers: Sequence[str], limit: int = MAX_HALVINGS) -> list[tuple[str, ...]]:
+    """Splits of the singers into two halves, each split once (named by the first singer's
+    half), the every-other-singer split first. One split alone is a noisy estimate: over the
+    35 halvings of 8 RAVDESS singers one model's ECE ran from 0.010 to 0.092. With more
+    than `limit` halvings, `limit` of them are drawn with a fixed seed."""
+    names = sorted(set(singers))
+    first = tuple(names[::2])
+    size = len(names) // 2
+    if math.comb(len(names) - 1, size - 1) <= limit:
+        rest = [h for h in itertools.combinations(names, size) if names[0] in h and h != first]
+        return [first, *rest]
+    rng = np.random.default_rng(0)
+    out = {first}
+    while len(out) < limit:
+        drawn = set(rng.choice(names, size, replace=False).tolist())
+        half = drawn if names[0] in drawn else set(names) - drawn
+        out.add(tuple(sorted(half)) if len(half) == size else first)
+    return [first, *sorted(out - {first})]
+
+
+def halving_sides(half: Sequence[str], singer_a: np.ndarray,
+                  singer_b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, score) pair masks of one halving, both ways round: pairs within one half fit the
+    curve, pairs within the other are scored; pairs across the halves are left out."""
+    in_a, in_b = np.isin(singer_a, half), np.isin(singer_b, half)
+    return [((in_a == side) & (in_b == side), (in_a != side) & (in_b != side))
+            for side in (True, False)]
+
+
+def cross_fitted_splits(scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
+                        singer_b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per halving of the singers: predictions for pairs within each half from a curve fitted
+    on the other half (pairs across halves are left out), as (probabilities, labels)."""
+    out = []
+    for half in halvings(np.concatenate([singer_a, singer_b]).tolist()):
+        probs, truth = [], []
+        for train, test in halving_sides(half, singer_a, singer_b):
+            xs, ys = fit_curve(scores[train], labels[train])
+            probs.append(np.interp(scores[test], xs, ys))
+            truth.append(labels[test])
+        out.append((np.concatenate(probs), np.concatenate(truth)))
+    return out
+
+
 def cross_fitted(scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
                  singer_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions for pairs within each half of the singers from a curve fitted on the other
-    half (pairs across halves are left out): (probabilities, labels)."""
-    singers = np.unique(np.concatenate([singer_a, singer_b]))
-    half = set(singers[::2])
-    in_a = np.array([s in half for s in singer_a])
-    in_b = np.array([s in half for s in singer_b])
-    probs, truth = [], []
-    for side in (True, False):
-        train = (in_a == side) & (in_b == side)
-        test = (in_a != side) & (in_b != side)
-        xs, ys = fit_curve(scores[train], labels[train])
-        probs.append(np.interp(scores[test], xs, ys))
-        truth.append(labels[test])
-    return np.concatenate(probs), np.concatenate(truth)
+    """Cross-fitted predictions of every halving, pooled: (probabilities, labels)."""
+    splits = cross_fitted_splits(scores, labels, singer_a, singer_b)
+    return (np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits]))
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:
@@ -148,7 +186,9 @@ def plot_reliability(table: dict, curve: Calibration, path: str | Path) -> None:
     pred = [r["predicted"] for r in table["bins"]]
     obs = [r["observed"] for r in table["bins"]]
     ax1.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
-    ax1.plot(pred, obs, "o-", label=f"cross-fitted by singer (ECE {table['ece']:.3f})")
+    splits = table.get("halvings", {}).get("count", 1)
+    ax1.plot(pred, obs, "o-", label=f"cross-fitted by singer, {splits} halvings "
+             f"(ECE {table['ece']:.3f})")
     ax1.set(xlabel="predicted P(same singer)", ylabel="observed share of same-singer pairs",
             title="Reliability (class-balanced)", xlim=(0, 1), ylim=(0, 1))
     ax1.legend(loc="upper left", fontsize=8)
@@ -174,10 +214,15 @@ def calibrate(embedder: object, mixtures: list[np.ndarray], vocals: list[np.ndar
     if vocals is not None:
         queries["vocals"] = embedder.embed_many(vocals)
     scores, labels, sa, sb = pair_table(queries, catalog, artists, songs)
-    table = reliability(*cross_fitted(scores, labels, sa, sb))
+    splits = cross_fitted_splits(scores, labels, sa, sb)
+    table = reliability(np.concatenate([p for p, _ in splits]),
+                        np.concatenate([t for _, t in splits]))
+    eces = [reliability(p, t)["ece"] for p, t in splits]
+    table["halvings"] = {"count": len(eces), "first": eces[0], "median": float(np.median(eces)),
+                         "min": min(eces), "max": max(eces)}
     xs, ys = fit_curve(scores, labels)
     info = {"source": source, "singers": sorted(set(artists)), "tracks": len(mixtures),
             "pairs": int(len(scores)), "same_singer_pairs": int(labels.sum()),
             "queries": list(queries), "prior": "even odds (classes weighted equally)",
-            "ece_cross_fitted": table["ece"]}
+            "ece_cross_fitted": table["ece"], "ece_halvings": table["halvings"]}
     return Calibration(embedder.fingerprint, xs, ys, info), table

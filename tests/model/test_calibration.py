@@ -13,7 +13,9 @@ import pytest
 from model.evaluation.calibration import (
     Calibration,
     cross_fitted,
+    cross_fitted_splits,
     fit_curve,
+    halvings,
     label,
     pair_table,
     reliability,
@@ -78,3 +80,29 @@ def test_bundled_calibration_matches_the_bundled_model() -> None:
     curve = Calibration.load(DEFAULT_CALIBRATION)
     assert curve.fingerprint == checkpoint.load(default_checkpoint())["fingerprint"]
     assert curve.info["ece_cross_fitted"] < 0.05
+
+
+def test_halvings_cover_every_split_once_and_sample_many_singers() -> None:
+    eight = [f"s{i}" for i in range(8)]
+    splits = halvings(eight)
+    assert splits[0] == ("s0", "s2", "s4", "s6")  # the every-other-singer split comes first
+    assert len(splits) == len(set(splits)) == 35  # C(8, 4) / 2: each split named once
+    assert all(len(h) == 4 and "s0" in h for h in splits)
+    many = [f"v{i:02d}" for i in range(30)]
+    drawn = halvings(many, limit=12)
+    assert len(drawn) == len(set(drawn)) == 12 and drawn == halvings(many, limit=12)
+    assert all(len(h) == 15 and "v00" in h for h in drawn[1:])
+
+
+def test_cross_fitting_pools_every_halving() -> None:
+    """A split that trains on some singers and tests on very different ones is one draw among
+    35, not the whole estimate: the pooled predictions hold each halving's test pairs."""
+    rng = np.random.default_rng(2)
+    singers = np.array([f"s{i}" for i in range(8)])
+    a, b = rng.choice(singers, 3000), rng.choice(singers, 3000)
+    labels = a == b
+    scores = np.where(labels, rng.normal(0.8, 0.08, 3000), rng.normal(0.6, 0.08, 3000))
+    splits = cross_fitted_splits(scores, labels, a, b)
+    probs, truth = cross_fitted(scores, labels, a, b)
+    assert len(splits) == 35 and len(probs) == len(truth) == sum(len(p) for p, _ in splits)
+    assert reliability(probs, truth)["ece"] < 0.04
