@@ -118,9 +118,9 @@ def halvings(singers: Sequence[str], limit: int = MAX_HALVINGS) -> list[tuple[st
     rng = np.random.default_rng(0)
     out = {first}
     while len(out) < limit:
-        drawn = set(rng.choice(names, size, replace=False).tolist())
-        half = drawn if names[0] in drawn else set(names) - drawn
-        out.add(tuple(sorted(half)) if len(half) == size else first)
+        half = set(rng.choice(names, size, replace=False).tolist())
+        if names[0] in half:  # the split's name; the other draws name the same splits again
+            out.add(tuple(sorted(half)))
     return [first, *sorted(out - {first})]
 
 
@@ -151,8 +151,11 @@ def cross_fitted_splits(scores: np.ndarray, labels: np.ndarray, singer_a: np.nda
 def cross_fitted(scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
                  singer_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted predictions of every halving, pooled: (probabilities, labels)."""
-    splits = cross_fitted_splits(scores, labels, singer_a, singer_b)
-    return (np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits]))
+    return _pooled(cross_fitted_splits(scores, labels, singer_a, singer_b))
+
+
+def _pooled(splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits])
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:
@@ -215,8 +218,7 @@ def calibrate(embedder: object, mixtures: list[np.ndarray], vocals: list[np.ndar
         queries["vocals"] = embedder.embed_many(vocals)
     scores, labels, sa, sb = pair_table(queries, catalog, artists, songs)
     splits = cross_fitted_splits(scores, labels, sa, sb)
-    table = reliability(np.concatenate([p for p, _ in splits]),
-                        np.concatenate([t for _, t in splits]))
+    table = reliability(*_pooled(splits))
     eces = [reliability(p, t)["ece"] for p, t in splits]
     table["halvings"] = {"count": len(eces), "first": eces[0], "median": float(np.median(eces)),
                          "min": min(eces), "max": max(eces)}
