@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from app.commands.checks import manifest_path, model_file
+from app.commands.checks import UserError, manifest_path, model_file
 from app.commands.options import (
     SettingsHelpFormatter,
     add_device_option,
@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="calibration JSON to write (the service reads it from CVSM_CALIBRATION)")
     p.add_argument("--plot", type=Path, default=None,
                    help="reliability diagram PNG (default: the JSON's name with .png)")
+    p.add_argument("--fit-pairs", choices=("all", "same-gender"), default="all",
+                   help="pairs the curve is fitted on: all, or only two singers of one gender "
+                        "(needs the manifest's gender column); both are scored either way")
     add_device_option(p)
     p.set_defaults(handler=run)
 
@@ -53,15 +56,26 @@ def run(args: argparse.Namespace) -> int:
     embedder = Embedder.from_checkpoint(model_file(settings),
                                         device=settings.device)
     vocals = [t.vocals for t in corpus] if all(t.vocals is not None for t in corpus) else None
-    curve, table = calibrate(embedder, [t.mixture for t in corpus], vocals,
-                             [t.artist for t in corpus], [t.song or t.track_id for t in corpus],
-                             source=f"{args.data}" + (f" (fold {args.fold})" if args.fold else ""))
+    genders = [t.gender for t in corpus] if all(t.gender for t in corpus) else None
+    if args.fit_pairs == "same-gender" and genders is None:
+        raise UserError(f"--fit-pairs same-gender needs a gender for every track in {args.data}")
+    try:
+        curve, table = calibrate(embedder, [t.mixture for t in corpus], vocals,
+                                 [t.artist for t in corpus],
+                                 [t.song or t.track_id for t in corpus],
+                                 source=f"{args.data}"
+                                 + (f" (fold {args.fold})" if args.fold else ""),
+                                 genders=genders, fit_pairs=args.fit_pairs)
+    except ValueError as exc:
+        raise UserError(f"cannot calibrate on {args.data}: {exc}") from exc
     curve.save(args.out)
     plot = args.plot or args.out.with_suffix(".png")
     plot_reliability(table, curve, plot)
     args.out.with_suffix(".reliability.json").write_text(json.dumps(table, indent=1) + "\n")
     print(f"calibrated model {curve.fingerprint} on {curve.info['tracks']} tracks of "
           f"{len(curve.info['singers'])} singers, {curve.info['pairs']} pairs: cross-fitted "
-          f"ECE {table['ece']:.3f}; wrote {args.out} and {plot} in "
+          f"ECE {table['ece']:.3f}"
+          + (f" (pairs of one gender: {table['same_gender']['ece']:.3f})"
+             if "same_gender" in table else "") + f"; wrote {args.out} and {plot} in "
           f"{time.perf_counter() - start:.0f} s")
     return 0

@@ -39,6 +39,8 @@ LABELS = ((0.8, "very likely the same singer"), (0.5, "probably the same singer"
 BINS = 10
 #: Halvings of the singers that cross-fitting scores (8 singers have exactly 35).
 MAX_HALVINGS = 35
+#: Which pairs fit the curve: all of them, or only pairs of two singers of one gender.
+FIT_PAIRS = ("all", "same-gender")
 
 
 @dataclass
@@ -134,17 +136,30 @@ def halving_sides(half: Sequence[str], singer_a: np.ndarray,
 
 
 def cross_fitted_splits(scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
-                        singer_b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+                        singer_b: np.ndarray, fit: np.ndarray | None = None,
+                        score: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per halving of the singers: predictions for pairs within each half from a curve fitted
-    on the other half (pairs across halves are left out), as (probabilities, labels)."""
+    on the other half (pairs across halves are left out), as (probabilities, labels). `fit`
+    and `score` (pair masks) narrow which pairs fit the curves and which are scored, e.g. to
+    same-gender pairs."""
+    everything = np.ones(len(scores), bool)
+    fit = everything if fit is None else fit
+    score = everything if score is None else score
     out = []
     for half in halvings(np.concatenate([singer_a, singer_b]).tolist()):
         probs, truth = [], []
         for train, test in halving_sides(half, singer_a, singer_b):
+            train = train & fit
+            if labels[train].all() or not labels[train].any():
+                continue  # e.g. one man and one woman: no same-gender pair of two singers
             xs, ys = fit_curve(scores[train], labels[train])
-            probs.append(np.interp(scores[test], xs, ys))
-            truth.append(labels[test])
-        out.append((np.concatenate(probs), np.concatenate(truth)))
+            probs.append(np.interp(scores[test & score], xs, ys))
+            truth.append(labels[test & score])
+        if probs:
+            out.append((np.concatenate(probs), np.concatenate(truth)))
+    if not out:
+        raise ValueError("no half of the singers holds both same-singer and other-singer "
+                         "pairs to fit on: more singers are needed")
     return out
 
 
@@ -190,8 +205,12 @@ def plot_reliability(table: dict, curve: Calibration, path: str | Path) -> None:
     obs = [r["observed"] for r in table["bins"]]
     ax1.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
     splits = table.get("halvings", {}).get("count", 1)
-    ax1.plot(pred, obs, "o-", label=f"cross-fitted by singer, {splits} halvings "
-             f"(ECE {table['ece']:.3f})")
+    ax1.plot(pred, obs, "o-", label=f"all pairs, cross-fitted by singer over {splits} "
+             f"halvings (ECE {table['ece']:.3f})")
+    if "same_gender" in table:
+        within = table["same_gender"]
+        ax1.plot([r["predicted"] for r in within["bins"]], [r["observed"] for r in within["bins"]],
+                 "s-", c="C2", label=f"pairs of one gender only (ECE {within['ece']:.3f})")
     ax1.set(xlabel="predicted P(same singer)", ylabel="observed share of same-singer pairs",
             title="Reliability (class-balanced)", xlim=(0, 1), ylim=(0, 1))
     ax1.legend(loc="upper left", fontsize=8)
@@ -200,31 +219,68 @@ def plot_reliability(table: dict, curve: Calibration, path: str | Path) -> None:
         ax2.axhline(bound, c="grey", lw=0.6, ls=":")
         ax2.text(curve.cosines[0], bound + 0.01, text, fontsize=7, color="grey")
     ax2.set(xlabel="cosine (served embedding)", ylabel="P(same singer)", ylim=(0, 1),
-            title=f"Shipped curve, model {curve.fingerprint[:8]}")
+            title=f"Shipped curve, model {curve.fingerprint[:8]}\nfitted on "
+            + ("pairs of one gender" if curve.info.get("fit_pairs") == "same-gender"
+               else "all pairs"))
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def same_gender_pairs(singer_a: np.ndarray, singer_b: np.ndarray,
+                      gender_of: dict[str, str]) -> np.ndarray | None:
+    """Pairs whose two singers share a known gender; None when any singer's gender is unknown
+    (then nothing can be said within one gender)."""
+    if not all(gender_of.get(s) for s in np.unique(np.concatenate([singer_a, singer_b]))):
+        return None
+    genders = np.vectorize(gender_of.get, otypes=[object])
+    return genders(singer_a) == genders(singer_b)
+
+
+def _scored(splits: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Pooled reliability of cross-fitted splits, with the spread of ECE over the halvings."""
+    table = reliability(*_pooled(splits))
+    eces = [reliability(p, t)["ece"] for p, t in splits]
+    table["halvings"] = {"count": len(eces), "first": eces[0], "median": float(np.median(eces)),
+                         "min": min(eces), "max": max(eces)}
+    return table
+
+
 def calibrate(embedder: object, mixtures: list[np.ndarray], vocals: list[np.ndarray] | None,
-              artists: Sequence[str], songs: Sequence[str], source: str = "") -> tuple[
+              artists: Sequence[str], songs: Sequence[str], source: str = "",
+              genders: Sequence[str] | None = None, fit_pairs: str = "all") -> tuple[
                   Calibration, dict]:
     """Embed a held-out corpus as the service would, fit the curve on all its singers and
-    measure calibration by cross-fitting; returns (curve, reliability table)."""
+    measure calibration by cross-fitting; returns (curve, reliability table).
+
+    With `genders` (per track) the table also scores pairs of one gender alone, the hard case
+    a catalog of one gender poses: a man and a woman are easy to tell apart, so pooled pairs
+    can look calibrated while same-gender ones read overconfident. `fit_pairs="same-gender"`
+    fits the curves on those pairs only."""
+    if fit_pairs not in FIT_PAIRS:
+        raise ValueError(f"fit_pairs must be one of {FIT_PAIRS}, not {fit_pairs!r}")
     catalog = embedder.embed_many(mixtures)
     queries = {"mixture": catalog}
     if vocals is not None:
         queries["vocals"] = embedder.embed_many(vocals)
     scores, labels, sa, sb = pair_table(queries, catalog, artists, songs)
-    splits = cross_fitted_splits(scores, labels, sa, sb)
-    table = reliability(*_pooled(splits))
-    eces = [reliability(p, t)["ece"] for p, t in splits]
-    table["halvings"] = {"count": len(eces), "first": eces[0], "median": float(np.median(eces)),
-                         "min": min(eces), "max": max(eces)}
-    xs, ys = fit_curve(scores, labels)
+    same = same_gender_pairs(sa, sb, dict(zip(artists, genders, strict=True))) \
+        if genders is not None else None
+    if fit_pairs == "same-gender" and same is None:
+        raise ValueError("fitting on same-gender pairs needs every singer's gender")
+    fit = same if fit_pairs == "same-gender" else None
+    table = _scored(cross_fitted_splits(scores, labels, sa, sb, fit=fit))
     info = {"source": source, "singers": sorted(set(artists)), "tracks": len(mixtures),
             "pairs": int(len(scores)), "same_singer_pairs": int(labels.sum()),
             "queries": list(queries), "prior": "even odds (classes weighted equally)",
-            "ece_cross_fitted": table["ece"], "ece_halvings": table["halvings"]}
+            "fit_pairs": fit_pairs, "ece_cross_fitted": table["ece"],
+            "ece_halvings": table["halvings"]}
+    if same is not None:
+        table["same_gender"] = _scored(cross_fitted_splits(scores, labels, sa, sb, fit=fit,
+                                                           score=same))
+        info["ece_same_gender"] = table["same_gender"]["ece"]
+        info["ece_same_gender_halvings"] = table["same_gender"]["halvings"]
+    keep = np.ones(len(scores), bool) if fit is None else fit
+    xs, ys = fit_curve(scores[keep], labels[keep])
     return Calibration(embedder.fingerprint, xs, ys, info), table

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,11 +120,14 @@ def calibration_logmel(tracks: int = 8, seconds: float = 8.0) -> np.ndarray:
         return LogMel()(torch.from_numpy(np.concatenate(waves))).numpy()
 
 
-def quantize_graph(fp32: Path, path: Path) -> None:
+def quantize_graph(fp32: Path, path: Path, float_nodes: Sequence[str] = ()) -> None:
     """Static int8 (QDQ, per-channel int8 weights, uint8 activations calibrated at the 99.999th
     percentile): ONNX Runtime fuses it into integer kernels (VNNI), ~1.2x the fp32 speed here;
     on 746 real tracks, median cosine to fp32 0.997 and top-10 overlap 0.93
-    (docs/benchmarks.md). Dynamic quantisation, tried first, ran ConvInteger 9x slower."""
+    (docs/benchmarks.md). Dynamic quantisation, tried first, ran ConvInteger 9x slower.
+    Nodes whose names contain any of `float_nodes` stay in float (benchmarks/int8_variants.py
+    measured whether that rescues the quality gate: it does not)."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -135,6 +138,8 @@ def quantize_graph(fp32: Path, path: Path) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     calibration = np.array_split(calibration_logmel(), 8)
+    names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]
+    excluded = [n for n in names if any(part in n for part in float_nodes)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -147,7 +152,8 @@ def quantize_graph(fp32: Path, path: Path) -> None:
     def quantize(prepared: Path, tmp: Path, method: CalibrationMethod) -> None:
         quantize_static(str(prepared), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=method)
+                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        nodes_to_exclude=excluded)
 
     def write(tmp: Path) -> None:
         prepared = tmp.with_suffix(".pre.onnx")

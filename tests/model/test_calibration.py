@@ -19,6 +19,7 @@ from model.evaluation.calibration import (
     label,
     pair_table,
     reliability,
+    same_gender_pairs,
 )
 
 
@@ -66,9 +67,13 @@ def test_calibrate_command_writes_curve_and_diagram(synth_manifest: Path, init_c
     out = tmp_path / "calib.json"
     subprocess.run([sys.executable, "-m", "app.cli", "calibrate", "--checkpoint",
                     str(init_checkpoint), "--data", str(synth_manifest), "--out", str(out),
-                    "--device", "cpu"], check=True, capture_output=True, timeout=300)
+                    "--device", "cpu", "--fit-pairs", "same-gender"],
+                   check=True, capture_output=True, timeout=300)
     curve = Calibration.load(out)
     assert len(curve.info["singers"]) == 4 and curve.info["pairs"] > 0
+    # two men and two women: only the men/women halving leaves pairs of one gender to fit on
+    assert curve.info["fit_pairs"] == "same-gender"
+    assert curve.info["ece_same_gender_halvings"]["count"] == 1
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert 0.0 <= curve.probability(0.5) <= 1.0
 
@@ -79,7 +84,10 @@ def test_bundled_calibration_matches_the_bundled_model() -> None:
 
     curve = Calibration.load(DEFAULT_CALIBRATION)
     assert curve.fingerprint == checkpoint.load(default_checkpoint())["fingerprint"]
-    assert curve.info["ece_cross_fitted"] < 0.05
+    # calibrated on the pairs it was fitted for (one gender's: what a result list mostly shows)
+    fitted_for = "ece_same_gender" if curve.info.get("fit_pairs") == "same-gender" \
+        else "ece_cross_fitted"
+    assert curve.info[fitted_for] < 0.08
 
 
 def test_halvings_cover_every_split_once_and_sample_many_singers() -> None:
@@ -106,3 +114,56 @@ def test_cross_fitting_pools_every_halving() -> None:
     probs, truth = cross_fitted(scores, labels, a, b)
     assert len(splits) == 35 and len(probs) == len(truth) == sum(len(p) for p, _ in splits)
     assert reliability(probs, truth)["ece"] < 0.04
+
+
+def _gendered_pairs(n: int = 8000) -> tuple[np.ndarray, ...]:
+    """Like the real model on RAVDESS: a man and a woman score far apart (cosine ~0.37), two
+    singers of one gender close (~0.62), one singer closest (~0.72)."""
+    rng = np.random.default_rng(3)
+    singers = np.array([f"s{i}" for i in range(8)])
+    gender_of = {s: "male" if i < 4 else "female" for i, s in enumerate(singers)}
+    a, b = rng.choice(singers, n), rng.choice(singers, n)
+    labels = a == b
+    same = same_gender_pairs(a, b, gender_of)
+    scores = np.select([labels, same], [rng.normal(0.72, 0.06, n), rng.normal(0.62, 0.06, n)],
+                       rng.normal(0.37, 0.06, n))
+    return scores, labels, a, b, same
+
+
+def test_cross_fitting_skips_halves_with_nothing_to_fit_on() -> None:
+    a = np.array(["m1", "m1", "m2", "f1", "f1", "f2", "m1", "f1"])
+    b = np.array(["m1", "m2", "m2", "f1", "f2", "f2", "f1", "m2"])
+    labels, scores = a == b, np.where(a == b, 0.8, 0.5)
+    same = same_gender_pairs(a, b, {"m1": "male", "m2": "male", "f1": "female", "f2": "female"})
+    splits = cross_fitted_splits(scores, labels, a, b, fit=same)
+    assert len(splits) == 1  # of 3 halvings only {m1, m2} | {f1, f2} has negatives in each half
+    with pytest.raises(ValueError, match="more singers"):
+        cross_fitted_splits(scores, labels, a, b, fit=labels)
+
+
+def test_same_gender_pairs_needs_every_gender() -> None:
+    a, b = np.array(["x", "x", "y"]), np.array(["y", "x", "z"])
+    mask = same_gender_pairs(a, b, {"x": "male", "y": "male", "z": "female"})
+    assert mask.tolist() == [True, True, False]
+    assert same_gender_pairs(a, b, {"x": "male", "y": "male", "z": ""}) is None
+
+
+def test_a_curve_fitted_on_one_gender_holds_within_one_gender() -> None:
+    """Easy cross-gender negatives make a pooled curve look calibrated while it overrates
+    pairs of one gender; fitting on same-gender pairs is what holds there."""
+    scores, labels, a, b, same = _gendered_pairs()
+    pooled_fit = cross_fitted_splits(scores, labels, a, b, score=same)
+    gender_fit = cross_fitted_splits(scores, labels, a, b, fit=same, score=same)
+    ece_pooled = reliability(*cross_fitted(scores, labels, a, b))["ece"]
+    ece_within_pooled = reliability(*_pool(pooled_fit))["ece"]
+    ece_within_gender = reliability(*_pool(gender_fit))["ece"]
+    assert ece_pooled < 0.05  # every pair together: looks fine
+    assert ece_within_pooled > 0.08  # the same curve on one gender's pairs: overconfident
+    assert ece_within_gender < 0.05
+    # only pairs of one gender, within one half of each halving, are scored
+    within_half = [(np.isin(a, h) == np.isin(b, h)) & same for h in halvings(list(a))]
+    assert [len(p) for p, _ in gender_fit] == [int(m.sum()) for m in within_half]
+
+
+def _pool(splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits])
