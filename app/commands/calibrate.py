@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reliability diagram PNG (default: the JSON's name with .png)")
     p.add_argument("--fit-pairs", choices=("all", "same-gender"), default="all",
                    help="pairs the curve is fitted on: all, or only two singers of one gender "
-                        "(needs the manifest's gender column); both are scored either way")
+                        "(needs the manifest's gender column); pairs of one gender are scored "
+                        "whenever every track's gender is known")
     add_device_option(p)
     p.set_defaults(handler=run)
 
