@@ -166,10 +166,11 @@ def cross_fitted_splits(scores: np.ndarray, labels: np.ndarray, singer_a: np.nda
 def cross_fitted(scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
                  singer_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted predictions of every halving, pooled: (probabilities, labels)."""
-    return _pooled(cross_fitted_splits(scores, labels, singer_a, singer_b))
+    return pooled(cross_fitted_splits(scores, labels, singer_a, singer_b))
 
 
-def _pooled(splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def pooled(splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The (probabilities, labels) of several cross-fitted splits, concatenated."""
     return np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits])
 
 
@@ -240,7 +241,7 @@ def same_gender_pairs(singer_a: np.ndarray, singer_b: np.ndarray,
 
 def _scored(splits: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Pooled reliability of cross-fitted splits, with the spread of ECE over the halvings."""
-    table = reliability(*_pooled(splits))
+    table = reliability(*pooled(splits))
     eces = [reliability(p, t)["ece"] for p, t in splits]
     table["halvings"] = {"count": len(eces), "first": eces[0], "median": float(np.median(eces)),
                          "min": min(eces), "max": max(eces)}

@@ -18,6 +18,7 @@ from model.evaluation.calibration import (
     halvings,
     label,
     pair_table,
+    pooled,
     reliability,
     same_gender_pairs,
 )
@@ -85,9 +86,10 @@ def test_bundled_calibration_matches_the_bundled_model() -> None:
     curve = Calibration.load(DEFAULT_CALIBRATION)
     assert curve.fingerprint == checkpoint.load(default_checkpoint())["fingerprint"]
     # calibrated on the pairs it was fitted for (one gender's: what a result list mostly shows)
-    fitted_for = "ece_same_gender" if curve.info.get("fit_pairs") == "same-gender" \
-        else "ece_cross_fitted"
-    assert curve.info[fitted_for] < 0.08
+    if curve.info.get("fit_pairs") == "same-gender":
+        assert curve.info["ece_same_gender"] < 0.07  # 0.065 for b26ec3fd; all-pairs curve 0.161
+    else:
+        assert curve.info["ece_cross_fitted"] < 0.05
 
 
 def test_halvings_cover_every_split_once_and_sample_many_singers() -> None:
@@ -155,15 +157,11 @@ def test_a_curve_fitted_on_one_gender_holds_within_one_gender() -> None:
     pooled_fit = cross_fitted_splits(scores, labels, a, b, score=same)
     gender_fit = cross_fitted_splits(scores, labels, a, b, fit=same, score=same)
     ece_pooled = reliability(*cross_fitted(scores, labels, a, b))["ece"]
-    ece_within_pooled = reliability(*_pool(pooled_fit))["ece"]
-    ece_within_gender = reliability(*_pool(gender_fit))["ece"]
+    ece_within_pooled = reliability(*pooled(pooled_fit))["ece"]
+    ece_within_gender = reliability(*pooled(gender_fit))["ece"]
     assert ece_pooled < 0.05  # every pair together: looks fine
     assert ece_within_pooled > 0.08  # the same curve on one gender's pairs: overconfident
     assert ece_within_gender < 0.05
     # only pairs of one gender, within one half of each halving, are scored
     within_half = [(np.isin(a, h) == np.isin(b, h)) & same for h in halvings(list(a))]
     assert [len(p) for p, _ in gender_fit] == [int(m.sum()) for m in within_half]
-
-
-def _pool(splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    return np.concatenate([p for p, _ in splits]), np.concatenate([t for _, t in splits])
