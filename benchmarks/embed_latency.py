@@ -166,8 +166,15 @@ def build_systems(args: argparse.Namespace) -> dict[str, object]:
                                          cache_dir=cache),
     }
     for backend in ("onnx", "openvino", "openvino-bf16", "onnx-int8"):
-        systems[backend] = Embedder.from_checkpoint(ckpt, "cpu", backend=backend,
-                                                    threads=args.threads, cache_dir=cache)
+        try:
+            systems[backend] = Embedder.from_checkpoint(ckpt, "cpu", backend=backend,
+                                                        threads=args.threads, cache_dir=cache)
+        except ValueError as exc:  # a path this model cannot take (int8 of the voice-lstm)
+            print(f"skipping {backend}: {exc}")
+    for other in args.also:  # another model beside the bundled one, in the same run
+        systems[f"torch eager ({other.stem})"] = Embedder.from_checkpoint(other, "cpu")
+        systems[f"auto ({other.stem})"] = Embedder.from_checkpoint(
+            other, "cpu", backend="auto", threads=args.threads, cache_dir=cache)
     if args.one_pass:
         systems["auto, one-pass front end"] = OnePass(Embedder.from_checkpoint(
             ckpt, "cpu", backend="auto", threads=args.threads, cache_dir=cache))
@@ -237,6 +244,8 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=1, choices=(1, 2))
     p.add_argument("--cache-dir", type=Path, default=Path("runs/latency-cache"))
     p.add_argument("--no-resemblyzer", action="store_true")
+    p.add_argument("--also", type=Path, nargs="*", default=[], metavar="PT",
+                   help="other models (e.g. an earlier default) timed beside the bundled one")
     p.add_argument("--one-pass", action="store_true",
                    help="also time auto and eager with the earlier one-pass log-mel front end")
     p.add_argument("--out", type=Path)

@@ -93,6 +93,8 @@ def main() -> None:
     p.add_argument("--backend", default="torch", choices=BACKENDS)
     p.add_argument("--gate", action="store_true", help="vocal gate on")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint", type=Path,
+                   help="model to index with (default: the bundled one), e.g. an earlier default")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +104,7 @@ def main() -> None:
                                      args.format)
         else:
             manifest = generate(tmp / "catalog", args.singers, args.songs, args.seconds, seed=0)
-        ckpt = model_file(tmp)
+        ckpt = args.checkpoint or model_file(tmp)
         embedder = Embedder.from_checkpoint(ckpt, "cpu", backend=args.backend, gate=args.gate,
                                             threads=args.threads)
         torch.set_num_threads(torch_threads_for(embedder.backend, args.threads))

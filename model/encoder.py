@@ -3,7 +3,9 @@ then a projection head (512, LayerNorm, tanh) and a bilinear similarity used onl
 and optionally a distillation head (1280 -> the teacher's 256-d) trained toward a frozen
 speaker encoder's view of the clean vocals (model/training/teacher.py).
 
-The 1280-d backbone output is the representation used for search and probing (docs/design.md).
+The backbone output is the representation used for search and probing (docs/design.md). `arch`
+picks the front end and backbone: "efficientnet-b0" (the paper's) or "voice-lstm"
+(model/voice_encoder.py: a speaker encoder's network over its own mel bands, 256-d).
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ import torch
 from torch import nn
 from torchvision.models import efficientnet_b0
 
-from model.audio.features import LogMel
+from model.audio.features import N_MELS, LogMel, n_frames
+from model.audio.signal import CHUNK
+from model.audio.voice_mel import VoiceMel
 from model.facts import EMBED_DIM
+from model.voice_encoder import VoiceBackbone
 
 PROJ_DIM = 512
 
 
 class Backbone(nn.Module):
     """torchvision's EfficientNet-B0 with a one-channel stem and global max pooling."""
+
+    dim = EMBED_DIM
+    #: (frames, mels) of one 1 s chunk's log-mel: what an exported graph is traced with.
+    input_shape = (n_frames(CHUNK), N_MELS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,12 +45,29 @@ class Backbone(nn.Module):
         return torch.amax(x, dim=(2, 3))
 
 
-class Head(nn.Module):
-    """Projection used by the contrastive loss: Linear(1280, 512) -> LayerNorm -> tanh."""
+#: The paper's network, and every checkpoint's arch unless its config names another.
+DEFAULT_ARCH = "efficientnet-b0"
+#: The speaker encoder's network: the one arch the teacher's weights fit (`init = "teacher"`).
+VOICE_ARCH = "voice-lstm"
+#: arch name -> (front end, backbone).
+ARCHS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    DEFAULT_ARCH: (LogMel, Backbone),
+    VOICE_ARCH: (VoiceMel, VoiceBackbone),
+}
 
-    def __init__(self) -> None:
+
+def check_arch(arch: str) -> str:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+    return arch
+
+
+class Head(nn.Module):
+    """Projection used by the contrastive loss: Linear(backbone dim, 512) -> LayerNorm -> tanh."""
+
+    def __init__(self, dim: int = EMBED_DIM) -> None:
         super().__init__()
-        self.proj = nn.Linear(EMBED_DIM, PROJ_DIM)
+        self.proj = nn.Linear(dim, PROJ_DIM)
         self.norm = nn.LayerNorm(PROJ_DIM)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -52,19 +78,27 @@ class CVSMModel(nn.Module):
     """Waveform crops in, backbone embeddings (and head projections for the loss) out."""
 
     def __init__(self, bilinear_std: float = 0.05, kd_dim: int = 0,
-                 contrastive_weight: float = 1.0, kd_weight: float = 0.0) -> None:
+                 contrastive_weight: float = 1.0, kd_weight: float = 0.0,
+                 arch: str = DEFAULT_ARCH) -> None:
         super().__init__()
-        self.frontend = LogMel()
-        self.backbone = Backbone()
-        self.head = Head()
+        frontend, backbone = ARCHS[check_arch(arch)]
+        self.arch = arch
+        self.frontend = frontend()
+        self.backbone = backbone()
+        self.head = Head(self.backbone.dim)
         # Bilinear similarity s(a, p) = a^T W p; the paper's Keras random_normal init has
         # std 0.05, which starts the logits near +-15 (a saturated softmax).
         self.bilinear = nn.Parameter(torch.randn(PROJ_DIM, PROJ_DIM) * bilinear_std)
-        self.kd_head = nn.Linear(EMBED_DIM, kd_dim) if kd_dim else None
+        self.kd_head = nn.Linear(self.backbone.dim, kd_dim) if kd_dim else None
+        if self.kd_head is not None and kd_dim == self.backbone.dim and arch != DEFAULT_ARCH:
+            # a speaker-encoder backbone already speaks the teacher's space: start the head
+            # as the identity, so a network initialised from the teacher starts at its targets
+            nn.init.eye_(self.kd_head.weight)
+            nn.init.zeros_(self.kd_head.bias)
         self.contrastive_weight, self.kd_weight = contrastive_weight, kd_weight
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) waveform -> (batch, 1280) representation."""
+        """(batch, samples) waveform -> (batch, backbone dim) representation."""
         return self.backbone(self.frontend(wave))
 
     def project(self, wave: torch.Tensor) -> torch.Tensor:

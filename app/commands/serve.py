@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from app.bootstrap import prepare
     from app.main import create_app
+    from index.catalog import ModelMismatchError
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -73,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     for name, path in settings.extra_models.items():
         if not path.is_file():
             raise UserError(f"model file {path} (model {name!r}) not found")
-    settings, embedder = prepare(settings)
+    try:
+        settings, embedder = prepare(settings)
+    except ModelMismatchError as exc:  # an index of another model (e.g. the earlier default)
+        raise UserError(str(exc)) from None
     app = create_app(settings, embedder=embedder)
     print(f"CVSM search: http://{settings.host}:{settings.port}/  (API docs at /docs)",
           flush=True)

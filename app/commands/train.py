@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, action="append",
                    help="manifest CSV; repeat to train on several (e.g. MIR-1K + isolated voices)")
     p.add_argument("--init", type=Path,
-                   help="start from these weights (checkpoint or export): fine-tuning")
+                   help="start from these weights (checkpoint or export): fine-tuning; 'teacher' "
+                        "starts a voice-lstm config from the speaker encoder's own weights")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
     add_device_option(p)
     p.add_argument("--steps", type=int, help="train until this step (default: the config's)")

@@ -10,10 +10,10 @@ import torch
 import torchaudio
 
 from model.audio.signal import SAMPLE_RATE, l2_normalise
+from model.audio.voice_mel import CHUNK_GAIN
 from model.evaluation.systems import EmbedderExtractor
 
 BASELINES = ("random", "mfcc", "resemblyzer", "resemblyzer-utterance")
-_RESEMBLYZER_DBFS = -30.0  # resemblyzer.hparams.audio_norm_target_dBFS
 #: embed_utterance's defaults: partials per second and the share a last partial must cover.
 UTTERANCE_RATE = 1.3
 UTTERANCE_COVERAGE = 0.75
@@ -93,16 +93,16 @@ class ResemblyzerExtractor:
         self._preprocess = preprocess_wav
         # resemblyzer.audio.wav_to_mel_spectrogram (librosa, one clip at a time: ~50 ms per
         # chunk here) as one batched transform, the one the distillation teacher uses.
-        from model.training.teacher import resemblyzer_mel
+        from model.audio.voice_mel import voice_mel_spectrogram
 
-        self._mel = resemblyzer_mel()
+        self._mel = voice_mel_spectrogram()
 
     @torch.inference_mode()
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
         # Its mel input is linear power, so level matters: chunks arrive with every 5 s block at
         # unit norm (-49 dBFS); lift them to the -30 dBFS that preprocess_wav targets. (At
         # -49 dBFS MIR-1K vocals->vocals P@1 was 0.60 and gender ID at chance.)
-        gain = 10 ** (_RESEMBLYZER_DBFS / 20) * np.sqrt(5 * SAMPLE_RATE)
+        gain = CHUNK_GAIN
         out = []
         for i in range(0, len(chunks), 256):
             batch = torch.from_numpy(np.ascontiguousarray(chunks[i:i + 256] * gain,

@@ -17,9 +17,9 @@ import torch
 
 from model import checkpoint as ckpt_io
 from model.audio.decode import AudioSource, decode
-from model.audio.features import N_MELS, n_frames
-from model.audio.signal import CHUNK, chunk, pool, sound_mask
-from model.encoder import CVSMModel
+from model.audio.features import LogMel
+from model.audio.signal import chunk, pool, sound_mask
+from model.encoder import DEFAULT_ARCH, CVSMModel
 from model.facts import EMBED_DIM
 from model.inference import backends, quality, selection
 from model.inference.backends import Runner
@@ -58,6 +58,8 @@ class Embedder:
     #: Threads the log-mel front end is split over (beside a CPU runtime; see `features`).
     lanes: int = 1
     _lanes: ThreadPoolExecutor | None = field(default=None, repr=False)
+    #: The EfficientNet's log-mel, for the vocal gate of a model with another front end.
+    _gate_logmel: LogMel | None = field(default=None, repr=False)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 64,
@@ -93,13 +95,13 @@ class Embedder:
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",
                    batch_size: int = 64, fingerprint: str | None = None) -> Embedder:
         dev = resolve_device(device)
-        model = CVSMModel()
+        model = CVSMModel(arch=config.get("arch") or DEFAULT_ARCH)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         model.eval().to(dev)
         if dev.type == "cpu":
             torch.set_flush_denormal(True)
         return cls(model=model, device=dev, fingerprint=fingerprint or ckpt_io.fingerprint(state),
-                   config=config, batch_size=batch_size)
+                   config=config, batch_size=batch_size, dim=model.backbone.dim)
 
     def with_backend(self, backend: str = "auto", *, checkpoint: Path | None = None,
                      threads: int | None = None, cache_dir: Path | None = None,
@@ -112,6 +114,9 @@ class Embedder:
         in `cache_dir`), keyed by the model fingerprint. An approximate path without a passing
         gate marks the fingerprint (quality.py)."""
         backends.check_backend(backend, self.device)
+        if backend == "onnx-int8" and self.model.arch != DEFAULT_ARCH:
+            raise ValueError(f"onnx-int8 is calibrated for the {DEFAULT_ARCH} front end; "
+                             f"this model is {self.model.arch!r}: choose another backend")
         parts = self.fingerprint.split("+")
         model_fp, gate_marks = parts[0], [p for p in parts[1:] if p.startswith("g")]
         gated = quality.passed(gates or quality.gates_path(checkpoint), model_fp)
@@ -127,7 +132,8 @@ class Embedder:
             if candidates:
                 cache = selection.cache_path(checkpoint, cache_dir)
                 chosen, runner, self.probe = selection.choose(
-                    candidates, build, model_fp, threads or torch.get_num_threads(), cache)
+                    candidates, build, model_fp, threads or torch.get_num_threads(), cache,
+                    self.model.backbone.input_shape)
             else:
                 chosen, runner = "torch", None
         else:
@@ -163,7 +169,7 @@ class Embedder:
         step = 4 * self.batch_size
         out = [self._frontend(chunks[start:start + step]) for start in range(0, len(chunks), step)]
         if not out:
-            return torch.zeros((0, n_frames(CHUNK), N_MELS), device=self.device)
+            return torch.zeros((0, *self.model.backbone.input_shape), device=self.device)
         return torch.cat(out)
 
     def _frontend(self, chunks: np.ndarray) -> torch.Tensor:
@@ -179,7 +185,7 @@ class Embedder:
 
     @torch.inference_mode()
     def backbone(self, logmel: torch.Tensor) -> np.ndarray:
-        """(n, frames, mels) log-mel -> (n, 1280) float32 embeddings, in batches."""
+        """(n, frames, mels) front-end output -> (n, backbone dim) float32, in batches."""
         out = []
         for start in range(0, len(logmel), self.batch_size):
             batch = logmel[start:start + self.batch_size]
@@ -203,10 +209,17 @@ class Embedder:
         return self.project(self.backbone(self.features(chunks)))
 
     def select(self, chunks: np.ndarray, logmel: torch.Tensor) -> np.ndarray:
-        """Chunks worth the backbone: those with sound and, with a gate, singing (never none)."""
+        """Chunks worth the backbone: those with sound and, with a gate, singing (never none).
+        The gate reads the EfficientNet's log-mel; a model with another front end computes
+        that log-mel for the gate alone (a few ms per 30 s), so one gate serves every model."""
         sound = sound_mask(chunks)
         if self.gate is None:
             return sound
+        if self.model.arch != DEFAULT_ARCH:
+            if self._gate_logmel is None:
+                self._gate_logmel = LogMel()
+            with torch.inference_mode():
+                logmel = self._gate_logmel(torch.from_numpy(np.ascontiguousarray(chunks)))
         return self.gate.select(logmel.float().cpu().numpy(), sound)
 
     def embed_waveform(self, wave: np.ndarray, voiced: np.ndarray | None = None) -> np.ndarray:

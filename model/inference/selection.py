@@ -93,11 +93,12 @@ def probe_key(fingerprint: str, threads: int, candidates: list[str]) -> str:
                      ",".join(candidates)])
 
 
-def probe_batch() -> np.ndarray:
-    """A fixed (30, 98, 64) log-mel-like batch: runtimes' speed does not depend on the values
-    (denormals are flushed), so no audio needs synthesising at start-up."""
+def probe_batch(shape: tuple[int, int] = (98, 64)) -> np.ndarray:
+    """A fixed (30, frames, mels) batch shaped like the backbone's input (the default: the
+    EfficientNet's log-mel): runtimes' speed does not depend on the values (denormals are
+    flushed), so no audio needs synthesising at start-up."""
     rng = np.random.default_rng(0)
-    return rng.normal(-4.0, 2.0, (PROBE_CHUNKS, 98, 64)).astype(np.float32)
+    return rng.normal(-4.0, 2.0, (PROBE_CHUNKS, *shape)).astype(np.float32)
 
 
 def time_runners(runners: dict[str, Runner], batch: np.ndarray,
@@ -124,9 +125,11 @@ def _read(cache: Path) -> dict:
 
 
 def choose(candidates: list[str], build: Callable[[str], Runner], fingerprint: str,
-           threads: int, cache: Path | None) -> tuple[str, Runner, dict]:
+           threads: int, cache: Path | None,
+           shape: tuple[int, int] = (98, 64)) -> tuple[str, Runner, dict]:
     """The fastest candidate and its runner, from the cache when this machine measured it
-    already; returns (backend, runner, the probe's record)."""
+    already (`shape`: the backbone's (frames, mels) input); returns (backend, runner, the
+    probe's record)."""
     key = probe_key(fingerprint, threads, candidates)
     records = _read(cache) if cache is not None else {}
     known = records.get(key)
@@ -138,7 +141,7 @@ def choose(candidates: list[str], build: Callable[[str], Runner], fingerprint: s
             runners[name] = build(name)
         except Exception as exc:  # noqa: BLE001 - a runtime that fails to load is skipped
             log.warning("backend %s unavailable here: %s", name, exc)
-    timings = time_runners(runners, probe_batch())
+    timings = time_runners(runners, probe_batch(shape))
     if not timings:
         raise RuntimeError(f"no backbone runtime could be loaded (tried {candidates})")
     choice = min(timings, key=lambda name: (timings[name], candidates.index(name)))

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from model.data.voice_shift import check_factors
+from model.encoder import DEFAULT_ARCH, VOICE_ARCH, check_arch
 from model.training.pairs import SYSTEMS, PairConfig
+
+#: `init` value that starts a voice-lstm from the teacher's pretrained weights.
+TEACHER_INIT = "teacher"
 
 
 @dataclass
@@ -41,9 +45,14 @@ class TrainConfig:
     #: Speed factors of extra, shifted copies of every voice (model/data/voice_shift.py);
     #: only systems that lay isolated voices over accompaniment can use them.
     voice_shifts: list[float] = field(default_factory=list)
-    #: Weights to start from (fine-tuning): a training checkpoint or an inference export.
+    #: Front end + backbone (model/encoder.py ARCHS): "efficientnet-b0" (the paper's) or
+    #: "voice-lstm" (a speaker encoder's network, model/voice_encoder.py).
+    arch: str = DEFAULT_ARCH
+    #: Weights to start from (fine-tuning): a training checkpoint or an inference export, or
+    #: "teacher" (voice-lstm only: the distillation teacher's own pretrained weights).
     init: str = ""
-    #: What model.pt serves: "backbone" (1280-d) or "kd" (the 256-d distillation head).
+    #: What model.pt serves: "backbone" (its output: 1280-d EfficientNet, 256-d voice-lstm) or
+    #: "kd" (the 256-d distillation head).
     embedding: str = "backbone"
     amp: bool = True             # bf16 autocast on CUDA
     compile: bool = False        # torch.compile the model (CUDA)
@@ -74,6 +83,10 @@ class TrainConfig:
         if cfg.embedding not in ("backbone", "kd") or (cfg.embedding == "kd"
                                                         and not cfg.distils):
             raise ValueError("embedding is 'backbone' or, for a distilling run, 'kd'")
+        check_arch(cfg.arch)
+        if cfg.init == TEACHER_INIT and cfg.arch != VOICE_ARCH:
+            raise ValueError(f"init = {TEACHER_INIT!r} needs arch = {VOICE_ARCH!r} (the "
+                             f"teacher's network), not {cfg.arch!r}")
         check_factors(cfg.voice_shifts)
         if cfg.voice_shifts and not SYSTEMS[cfg.system].mixes:
             raise ValueError(f"voice_shifts need a system that builds artificial mixtures, "

@@ -26,11 +26,11 @@ from tqdm import tqdm
 from model import checkpoint as ckpt_io
 from model.data.manifest import ManifestTrack, check_tracks, read_manifests
 from model.data.voice_shift import shifted_tracks
-from model.encoder import CVSMModel
+from model.encoder import VOICE_ARCH, CVSMModel
 from model.files import atomic_copy
 from model.inference.device import resolve_device
 from model.training.bank import Bank, build_bank
-from model.training.config import TrainConfig
+from model.training.config import TEACHER_INIT, TrainConfig
 from model.training.pairs import CROP, SYSTEMS, Batch, PairSampler
 from model.training.teacher import Teacher, TeacherTargets
 
@@ -103,7 +103,7 @@ class Trainer:
                                         cfg.batch_size) if len(self.val_idx) else None)
         self.model = self._build_model()
         if cfg.init and not (resume and (self.out / "last.pt").is_file()):
-            self._init_weights(Path(cfg.init))
+            self._init_weights(cfg.init)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
                                           weight_decay=cfg.weight_decay)
         self.step, self.best = 0, -1.0
@@ -158,7 +158,7 @@ class Trainer:
         kd_dim = self.targets.embeddings.shape[1] if self.targets is not None else 0
         model = CVSMModel(self.cfg.bilinear_std, kd_dim=kd_dim,
                           contrastive_weight=self.cfg.contrastive_weight,
-                          kd_weight=self.cfg.kd_weight).to(self.device)
+                          kd_weight=self.cfg.kd_weight, arch=self.cfg.arch).to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -172,12 +172,22 @@ class Trainer:
             model = torch.compile(model)
         return model
 
-    def _init_weights(self, path: Path) -> None:
-        """Fine-tuning: copy every weight of `path` (training checkpoint or inference export)
-        whose name and shape match; heads the file lacks keep their fresh initialisation."""
-        if not path.is_file():
+    def _init_weights(self, init: str) -> None:
+        """Fine-tuning: copy every weight of `init` (training checkpoint or inference export,
+        or "teacher": the speaker encoder's pretrained network) whose name and shape match;
+        heads the file lacks keep their fresh initialisation."""
+        path = Path(init)
+        if init == TEACHER_INIT:
+            from model.training.teacher import pretrained_backbone_state
+
+            if self.cfg.arch != VOICE_ARCH:
+                raise ValueError(f"--init {TEACHER_INIT} needs arch = {VOICE_ARCH!r} (the "
+                                 f"teacher's network), not {self.cfg.arch!r}")
+            source = pretrained_backbone_state()
+        elif not path.is_file():
             raise ValueError(f"--init: no such checkpoint: {path}")
-        source = ckpt_io.load(path, map_location=self.device)["model"]
+        else:
+            source = ckpt_io.load(path, map_location=self.device)["model"]
         own = self.model.state_dict()
         match = {k: v.to(own[k].dtype) for k, v in source.items()
                  if k in own and own[k].shape == v.shape}

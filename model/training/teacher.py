@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from model.audio.activity import FRAME
 from model.audio.signal import SAMPLE_RATE
+from model.audio.voice_mel import TARGET_DBFS, voice_mel_spectrogram
 from model.files import publish_dir
 from model.training.bank import Bank
 
@@ -36,8 +37,6 @@ WINDOW = 25_600
 HOP = SAMPLE_RATE // 2
 #: A grid window counts when at least this share of it is sung (the pair sampler's rule).
 MIN_SUNG = 0.25
-#: Resemblyzer normalises utterances to this level before its mel (linear power input).
-TARGET_DBFS = -30.0
 BATCH = 256
 
 
@@ -56,14 +55,18 @@ class TeacherUnavailable(RuntimeError):
     """The teacher's package is missing (install the `train` extra)."""
 
 
-def resemblyzer_mel() -> torch.nn.Module:
-    """resemblyzer.audio.wav_to_mel_spectrogram (librosa, one clip at a time) as one batched
-    torchaudio transform; it matches librosa to 3e-7."""
-    import torchaudio
-
-    return torchaudio.transforms.MelSpectrogram(
-        sample_rate=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40, power=2.0, center=True,
-        pad_mode="constant", norm="slaney", mel_scale="slaney")
+def pretrained_backbone_state() -> dict[str, torch.Tensor]:
+    """The teacher's pretrained network as `backbone.*` weights of a voice-lstm CVSM model
+    (model/voice_encoder.py keeps the package's parameter names): the start of a student that
+    already knows thousands of voices. Read from the wheel, at training time only."""
+    try:
+        import resemblyzer
+    except ImportError as exc:
+        raise TeacherUnavailable(
+            f"init = 'teacher' needs resemblyzer ({exc}); pip install -e '.[train]'") from exc
+    weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
+    state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
+    return {f"backbone.{k}": v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
 
 
 def _file_digest(path: Path) -> str:
@@ -86,7 +89,7 @@ class ResemblyzerTeacher:
         weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
         package = importlib.metadata.version("resemblyzer")
         self.version = f"resemblyzer-{package}-{_file_digest(weights)}-w{WINDOW}-h{HOP}"
-        self.mel = resemblyzer_mel()
+        self.mel = voice_mel_spectrogram()
 
     @torch.inference_mode()
     def embed(self, windows: np.ndarray) -> np.ndarray:

@@ -142,3 +142,21 @@ def test_device_means_the_same_everywhere(monkeypatch, tmp_path):
         args = build_parser().parse_args([*command, "--device", "cuda:1"])
         assert settings_from(args).device == "cuda:1"
         monkeypatch.delenv("CVSM_DEVICE")
+
+
+def test_serve_refuses_an_index_of_another_model_without_a_traceback(tmp_path, catalog,
+                                                                     init_checkpoint):
+    """A data dir indexed by another model (e.g. the previous bundled default) stops
+    `cvsm serve` with the reason and the fix, as a CLI error (exit 2), never a traceback."""
+    env = {"CVSM_DATA_DIR": str(tmp_path / "data"), "CVSM_BACKEND": "torch",
+           "CVSM_DEVICE": "cpu"}
+    cvsm("index", "--catalog", str(catalog), "--workers", "1", "--no-progress",
+         "--checkpoint", str(init_checkpoint), cwd=tmp_path, **env)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+    out = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", "0"], cwd=tmp_path,
+                         text=True, env={**base, "PYTHONPATH": path, **env},
+                         capture_output=True, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert "was built by model" in out.stderr and "re-run `cvsm index`" in out.stderr
+    assert "Traceback" not in out.stderr
