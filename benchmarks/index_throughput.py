@@ -118,7 +118,8 @@ def main() -> None:
                       "seconds": round(first.seconds, 1),
                       "tracks_per_s": round(first.tracks_per_s, 3),
                       "x_realtime": round(first.realtime, 2), "rerun_s": round(again.seconds, 2),
-                      "model": "bundled" if ckpt == DEFAULT_CHECKPOINT else "untrained B0",
+                      "model": ("bundled" if ckpt == DEFAULT_CHECKPOINT
+                                else str(args.checkpoint or "untrained B0")),
                       "backend": embedder.backend, "gate": args.gate, "workers": args.workers,
                       "batch": args.batch,
                       "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
