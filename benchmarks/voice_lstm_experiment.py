@@ -27,31 +27,35 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.audio.voice_mel import voice_mel_spectrogram
 from model.data.manifest import read_manifests
 from model.evaluation.data import read_audio
 from model.evaluation.folds import RAVDESS_TEST, fold_singers
-from model.training.teacher import WINDOW, resemblyzer_mel
+from model.training.teacher import WINDOW
 
 DBFS = -30.0
 
 
 def level(x: torch.Tensor, dbfs: float) -> torch.Tensor:
+    """Each row at `dbfs` RMS: the teacher's input is linear power, so level matters."""
     rms = x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-5)
     return x * (10 ** (dbfs / 20) / rms)
 
 
-def load(paths: list[str], exclude: set[str]) -> tuple:
+def load(paths: list[str], exclude: set[str]
+         ) -> tuple[list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]:
+    """Every training row's vocals (padded to a window), its accompaniment if it has one, and
+    the pool of accompaniments long enough to lay under another row's vocals."""
     tracks = [t for t in read_manifests(paths) if t.artist not in exclude and t.vocals]
-    vocals, accs, names = [], [], []
+    vocals, accs = [], []
     for t in tqdm(tracks, desc="load"):
         v = read_audio(t.vocals)
         if len(v) < WINDOW:
             v = np.pad(v, (0, WINDOW - len(v)))
         vocals.append(v)
         accs.append(read_audio(t.accompaniment)[:len(v)] if t.accompaniment else None)
-        names.append(t.artist)
     pool = [a for a in accs if a is not None and len(a) >= WINDOW]
-    return vocals, accs, pool, names
+    return vocals, accs, pool
 
 
 def window(v: np.ndarray, rng: np.random.Generator, tries: int = 8) -> int:
@@ -110,14 +114,14 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     exclude = set(fold_singers(args.fold)[1]) | set(RAVDESS_TEST) if args.fold != "none" else set()
-    vocals, accs, pool, _ = load(args.data, exclude)
+    vocals, accs, pool = load(args.data, exclude)
     lengths = np.array([len(v) for v in vocals], dtype=np.float64)
     weights = lengths / lengths.sum()
     teacher = VoiceEncoder(device="cpu", verbose=False).eval()
     student = VoiceEncoder(device="cpu", verbose=False).train()
     for q in teacher.parameters():
         q.requires_grad_(False)
-    mel = resemblyzer_mel()
+    mel = voice_mel_spectrogram()
     opt = torch.optim.Adam(student.parameters(), lr=args.lr)
     log, start, step = [], time.time(), 0
     bar = tqdm(desc=f"fold {args.fold}", unit="step")

@@ -55,16 +55,21 @@ class TeacherUnavailable(RuntimeError):
     """The teacher's package is missing (install the `train` extra)."""
 
 
+def _weights_file(purpose: str) -> Path:
+    """The teacher's pretrained weights inside the `resemblyzer` wheel."""
+    try:
+        import resemblyzer
+    except ImportError as exc:  # the package, or pkg_resources (setuptools<81)
+        raise TeacherUnavailable(
+            f"{purpose} needs resemblyzer ({exc}); pip install -e '.[train]'") from exc
+    return Path(resemblyzer.__file__).parent / "pretrained.pt"
+
+
 def pretrained_backbone_state() -> dict[str, torch.Tensor]:
     """The teacher's pretrained network as `backbone.*` weights of a voice-lstm CVSM model
     (model/voice_encoder.py keeps the package's parameter names): the start of a student that
     already knows thousands of voices. Read from the wheel, at training time only."""
-    try:
-        import resemblyzer
-    except ImportError as exc:
-        raise TeacherUnavailable(
-            f"init = 'teacher' needs resemblyzer ({exc}); pip install -e '.[train]'") from exc
-    weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
+    weights = _weights_file("init = 'teacher'")
     state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
     return {f"backbone.{k}": v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
 
@@ -79,14 +84,10 @@ class ResemblyzerTeacher:
     dim = 256
 
     def __init__(self) -> None:
-        try:
-            import resemblyzer
-            from resemblyzer import VoiceEncoder
-        except ImportError as exc:  # the package, or pkg_resources (setuptools<81)
-            raise TeacherUnavailable(
-                f"distillation needs resemblyzer ({exc}); pip install -e '.[train]'") from exc
+        weights = _weights_file("distillation")
+        from resemblyzer import VoiceEncoder
+
         self.encoder = VoiceEncoder(device="cpu", verbose=False).eval()
-        weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
         package = importlib.metadata.version("resemblyzer")
         self.version = f"resemblyzer-{package}-{_file_digest(weights)}-w{WINDOW}-h{HOP}"
         self.mel = voice_mel_spectrogram()
