@@ -86,7 +86,7 @@ def cvsm_stages(emb: Embedder, data: bytes) -> dict[str, float]:
     t = [time.perf_counter()]
     wave = decode(data, threads=emb.lanes).samples  # as the service decodes a query
     t.append(time.perf_counter())
-    chunks = chunk(wave)
+    chunks = chunk(wave, emb.model.context)
     t.append(time.perf_counter())
     logmel = emb.features(chunks)
     t.append(time.perf_counter())

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from model.audio.signal import SAMPLE_RATE
 from model.files import atomic_write_bytes
 from model.version import VERSION as CODE_VERSION
 
@@ -56,10 +57,18 @@ def embedding_state(model_state: dict[str, torch.Tensor],
     return {**state, **head}
 
 
-def fingerprint(state: dict[str, torch.Tensor]) -> str:
+def context_samples(config: dict[str, Any]) -> int:
+    """The backbone's context per side (TrainConfig.context_s) in samples; 0 for older files."""
+    return int(round(float(config.get("context_s", 0.0) or 0.0) * SAMPLE_RATE))
+
+
+def fingerprint(state: dict[str, torch.Tensor], context: int = 0) -> str:
     """Stable 16-hex-digit hash of the backbone weights, cast to float16 so that an export
-    and the checkpoint it came from name the same model."""
+    and the checkpoint it came from name the same model. A context (samples per side) changes
+    every vector, so it is hashed too; without one the hash is what it always was."""
     digest = hashlib.sha256()
+    if context:
+        digest.update(f"context={context}".encode())
     for key in sorted(state):
         digest.update(key.encode())
         tensor = state[key].detach().cpu()
@@ -77,7 +86,7 @@ def export_inference(ckpt: dict[str, Any], path: str | Path, *,
     it is not the backbone's); returns the model fingerprint."""
     embedding = served_embedding(ckpt)
     state = embedding_state(ckpt["model"], embedding)
-    fp = fingerprint(state)
+    fp = fingerprint(state, context_samples(ckpt.get("config", {})))
     slim = {
         "kind": "cvsm-inference",
         "model": {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()},

@@ -79,10 +79,12 @@ class CVSMModel(nn.Module):
 
     def __init__(self, bilinear_std: float = 0.05, kd_dim: int = 0,
                  contrastive_weight: float = 1.0, kd_weight: float = 0.0,
-                 arch: str = DEFAULT_ARCH) -> None:
+                 arch: str = DEFAULT_ARCH, context: int = 0) -> None:
         super().__init__()
         frontend, backbone = ARCHS[check_arch(arch)]
         self.arch = arch
+        #: Samples of neighbouring audio on each side of a 1 s chunk (signal.chunk's context).
+        self.context = context
         self.frontend = frontend()
         self.backbone = backbone()
         self.head = Head(self.backbone.dim)
@@ -96,6 +98,16 @@ class CVSMModel(nn.Module):
             nn.init.eye_(self.kd_head.weight)
             nn.init.zeros_(self.kd_head.bias)
         self.contrastive_weight, self.kd_weight = contrastive_weight, kd_weight
+
+    @property
+    def crop(self) -> int:
+        """Samples of one backbone input: a 1 s chunk and its context."""
+        return CHUNK + 2 * self.context
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(frames, mels) of one chunk's front-end output: what a graph is exported with."""
+        return (self.frontend.frames(self.crop), self.backbone.input_shape[1])
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """(batch, samples) waveform -> (batch, backbone dim) representation."""

@@ -41,6 +41,8 @@ def n_frames(n_samples: int) -> int:
 class LogMel(nn.Module):
     """(batch, samples) float waveform -> (batch, frames, 64) log-mel, differentiable."""
 
+    frames = staticmethod(n_frames)
+
     def __init__(self) -> None:
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(

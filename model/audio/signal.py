@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLE_RATE = 16_000
-#: The encoder sees one second at a time.
+#: One vector per second: the encoder sees one second at a time (and, with a context, its
+#: neighbourhood; `chunk`).
 CHUNK = SAMPLE_RATE
 #: Each block of this many samples is scaled to the level of a unit-norm 5 s training segment.
 BLOCK = 5 * SAMPLE_RATE
@@ -46,17 +47,26 @@ def n_chunks(n_samples: int) -> int:
     return full + (1 if tail >= MIN_TAIL or full == 0 else 0)
 
 
-def chunk(wave: np.ndarray) -> np.ndarray:
-    """(n,) -> (n_chunks(n), 16000): block-normalised whole seconds, plus a zero-padded tail."""
+def chunk(wave: np.ndarray, context: int = 0) -> np.ndarray:
+    """(n,) -> (n_chunks(n), 16000 + 2 * context): block-normalised whole seconds, plus a
+    zero-padded tail. With `context`, each chunk comes with that many samples of its neighbours
+    on both sides (zeros beyond the track): a network that hears a longer window per chunk
+    (a speaker encoder: 2 s instead of 1 s) still yields one vector per second, so singing
+    flags, gates and pooling keep working per chunk."""
     wave = normalise_blocks(np.asarray(wave, dtype=np.float32))
-    n_full = len(wave) // CHUNK
-    tail = len(wave) - n_full * CHUNK
-    pieces = [wave[: n_full * CHUNK].reshape(n_full, CHUNK)]
-    if tail >= MIN_TAIL or n_full == 0:
-        padded = np.zeros((1, CHUNK), dtype=np.float32)
-        padded[0, :tail] = wave[n_full * CHUNK:]
-        pieces.append(padded)
-    return np.concatenate(pieces)
+    n = n_chunks(len(wave))
+    padded = np.zeros(n * CHUNK + 2 * context, dtype=np.float32)
+    kept = wave[: n * CHUNK + context]  # a dropped short tail still serves as context
+    padded[context:context + len(kept)] = kept
+    if context == 0:
+        return padded.reshape(n, CHUNK)
+    view = np.lib.stride_tricks.sliding_window_view(padded, CHUNK + 2 * context)[::CHUNK]
+    return np.ascontiguousarray(view[:n])
+
+
+def central(chunks: np.ndarray, context: int) -> np.ndarray:
+    """The 1 s chunks inside `chunk(..., context)` windows (what gates and sound checks read)."""
+    return chunks[:, context:context + CHUNK] if context else chunks
 
 
 def sound_mask(chunks: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Per-1 s-chunk and per-track embeddings of a corpus, from any feature extractor.
 
-An extractor embeds block-normalised 1 s chunks (`embed_chunks`) and may also embed a whole
+An extractor embeds block-normalised 1 s chunks (`embed_chunks`; with its `context`, when it has
+one, of neighbouring samples on each side, as the Embedder cuts them) and may also embed a whole
 track (`embed_track`, for baselines defined on the whole clip such as MFCC statistics, or
 `embed_tracks` for many clips per call); when it does not, a track is the L2-normalised mean of
 its sung chunks (docs/design.md). Chunks of many tracks share encoder batches, a group of tracks at
@@ -46,8 +47,8 @@ class Features:
     tracks: np.ndarray
 
 
-def _chunk(wave: np.ndarray, count: int) -> np.ndarray:
-    pieces = chunk(wave)
+def _chunk(wave: np.ndarray, count: int, context: int = 0) -> np.ndarray:
+    pieces = chunk(wave, context)
     assert len(pieces) == count, "signal.n_chunks must agree with signal.chunk"
     return pieces
 
@@ -91,8 +92,9 @@ def extract(corpus: list[EvalTrack], extractor: FeatureExtractor, source: str,
     if tracks is not None and not chunks:
         return Features(chunks=[], tracks=tracks)
     per_track: list[np.ndarray] = [np.empty(0)] * len(corpus)
+    context = getattr(extractor, "context", 0)
     for group in progress(list(_groups(corpus))):
-        pieces = [_chunk(waves[i], corpus[i].n_chunks) for i in group]
+        pieces = [_chunk(waves[i], corpus[i].n_chunks, context) for i in group]
         emb = extractor.embed_chunks(np.concatenate(pieces))
         bounds = np.cumsum([0] + [len(p) for p in pieces])
         for j, i in enumerate(group):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.audio.signal import CHUNK, SAMPLE_RATE
+
 
 @dataclass
 class EmbedderExtractor:
@@ -18,7 +20,15 @@ class EmbedderExtractor:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.info = {"track_embedding": "L2-normalised mean of sung 1 s chunks", **self.info}
+        seconds = (CHUNK + 2 * self.context) / SAMPLE_RATE
+        heard = "" if not self.context else f", each heard as a {seconds:g} s window"
+        self.info = {"track_embedding": f"L2-normalised mean of sung 1 s chunks{heard}",
+                     **self.info}
+
+    @property
+    def context(self) -> int:
+        """Samples of neighbouring audio the model hears on each side of a chunk."""
+        return self.embedder.model.context
 
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
         return self.embedder.embed_chunks(chunks)

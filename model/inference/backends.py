@@ -76,12 +76,14 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
 
 
-def export_backbone(backbone: Backbone, path: Path, fingerprint: str) -> None:
-    """Trace the eval-mode backbone to ONNX (dynamic batch), stamped with the fingerprint."""
+def export_backbone(backbone: Backbone, path: Path, fingerprint: str,
+                    input_shape: tuple[int, int] | None = None) -> None:
+    """Trace the eval-mode backbone to ONNX (dynamic batch), stamped with the fingerprint;
+    `input_shape` (frames, mels) when the model hears more than 1 s per chunk."""
     import onnx
     import torch
 
-    example = torch.zeros(2, *backbone.input_shape)
+    example = torch.zeros(2, *(input_shape or backbone.input_shape))
 
     def write(tmp: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
@@ -185,13 +187,15 @@ def graph_fingerprint(path: Path) -> str | None:
 
 
 def ensure_graph(backbone: Backbone, fingerprint: str, checkpoint: Path | None,
-                 int8: bool = False, cache_dir: Path | None = None) -> Path:
-    """The cached graph for these weights, exported (and quantised) only when missing or stale."""
+                 int8: bool = False, cache_dir: Path | None = None,
+                 input_shape: tuple[int, int] | None = None) -> Path:
+    """The cached graph for these weights, exported (and quantised) only when missing or stale
+    (the fingerprint names the context too, so the traced `input_shape` cannot be stale)."""
     path = graph_path(checkpoint, fingerprint, int8, cache_dir)
     if path.is_file() and graph_fingerprint(path) == fingerprint:
         return path
     if int8:
-        fp32 = ensure_graph(backbone, fingerprint, checkpoint, False, cache_dir)
+        fp32 = ensure_graph(backbone, fingerprint, checkpoint, False, cache_dir, input_shape)
         log.info("quantising %s -> %s", fp32.name, path)
         quantize_graph(fp32, path)
         import onnx
@@ -202,17 +206,19 @@ def ensure_graph(backbone: Backbone, fingerprint: str, checkpoint: Path | None,
         _atomic(path, lambda tmp: onnx.save(graph, str(tmp)))
     else:
         log.info("exporting the backbone to %s", path)
-        export_backbone(backbone, path, fingerprint)
+        export_backbone(backbone, path, fingerprint, input_shape)
     return path
 
 
 def build_runner(backend: str, backbone: Backbone, fingerprint: str, checkpoint: Path | None,
-                 threads: int | None = None, cache_dir: Path | None = None) -> Runner | None:
+                 threads: int | None = None, cache_dir: Path | None = None,
+                 input_shape: tuple[int, int] | None = None) -> Runner | None:
     """The runner of a CPU backend over this backbone (None for "torch": the module itself);
     the ONNX graph is exported (and quantised for int8) once and cached."""
     if backend == "torch":
         return None
-    graph = ensure_graph(backbone, fingerprint, checkpoint, backend == "onnx-int8", cache_dir)
+    graph = ensure_graph(backbone, fingerprint, checkpoint, backend == "onnx-int8", cache_dir,
+                         input_shape)
     if backend.startswith("openvino"):
         from model.inference.openvino_backend import ov_runner
 

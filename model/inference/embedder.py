@@ -1,7 +1,8 @@
 """Inference: waveform or file -> the track embedding of docs/design.md.
 
 A track is cut into non-overlapping 1 s chunks (each 5 s block first scaled to unit L2 norm, the
-level the encoder was trained on); the 1280-d backbone outputs of the chunks that hold sound (or
+level the encoder was trained on), each heard with the model's context of neighbouring audio
+(none for the paper's network); the backbone outputs of the chunks that hold sound (or
 singing, when a mask is given) are averaged and L2-normalised, so cosine similarity is an inner
 product. Eval mode, no autograd, denormals flushed: the same input gives the same vector.
 """
@@ -18,7 +19,7 @@ import torch
 from model import checkpoint as ckpt_io
 from model.audio.decode import AudioSource, decode
 from model.audio.features import LogMel
-from model.audio.signal import chunk, pool, sound_mask
+from model.audio.signal import central, chunk, pool, sound_mask
 from model.encoder import DEFAULT_ARCH, CVSMModel
 from model.facts import EMBED_DIM
 from model.inference import backends, quality, selection
@@ -88,19 +89,21 @@ class Embedder:
         bias = state[f"{embedding}_head.bias"].float().cpu().numpy()
         self.projection, self.embedding, self.dim = (weight.T.copy(), bias), embedding, len(bias)
         backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
-        if self.fingerprint == ckpt_io.fingerprint(backbone):
-            self.fingerprint = ckpt_io.fingerprint(state)
+        if self.fingerprint == ckpt_io.fingerprint(backbone, self.model.context):
+            self.fingerprint = ckpt_io.fingerprint(state, self.model.context)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",
                    batch_size: int = 64, fingerprint: str | None = None) -> Embedder:
         dev = resolve_device(device)
-        model = CVSMModel(arch=config.get("arch") or DEFAULT_ARCH)
+        context = ckpt_io.context_samples(config)
+        model = CVSMModel(arch=config.get("arch") or DEFAULT_ARCH, context=context)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         model.eval().to(dev)
         if dev.type == "cpu":
             torch.set_flush_denormal(True)
-        return cls(model=model, device=dev, fingerprint=fingerprint or ckpt_io.fingerprint(state),
+        return cls(model=model, device=dev,
+                   fingerprint=fingerprint or ckpt_io.fingerprint(state, context),
                    config=config, batch_size=batch_size, dim=model.backbone.dim)
 
     def with_backend(self, backend: str = "auto", *, checkpoint: Path | None = None,
@@ -123,7 +126,7 @@ class Embedder:
 
         def build(name: str) -> Runner | None:
             return backends.build_runner(name, self.model.backbone, model_fp, checkpoint,
-                                         threads, cache_dir)
+                                         threads, cache_dir, self.model.input_shape)
 
         if backend == "auto" and self.device.type != "cpu":
             chosen, runner = "torch", None
@@ -133,7 +136,7 @@ class Embedder:
                 cache = selection.cache_path(checkpoint, cache_dir)
                 chosen, runner, self.probe = selection.choose(
                     candidates, build, model_fp, threads or torch.get_num_threads(), cache,
-                    self.model.backbone.input_shape)
+                    self.model.input_shape)
             else:
                 chosen, runner = "torch", None
         else:
@@ -159,7 +162,7 @@ class Embedder:
 
     @torch.inference_mode()
     def features(self, chunks: np.ndarray) -> torch.Tensor:
-        """(n, 16000) normalised chunks -> (n, frames, mels) log-mel on the device, batched
+        """(n, crop) normalised chunks (with context) -> (n, frames, mels) on the device, batched
         so that a request's front end runs once over all of its chunks. Beside a CPU runtime
         (torch on one thread, so its OpenMP workers never spin against the runtime's) the
         chunks are split over `lanes` threads: 30 chunks took 5.7 ms on two against 7.6 ms."""
@@ -169,7 +172,7 @@ class Embedder:
         step = 4 * self.batch_size
         out = [self._frontend(chunks[start:start + step]) for start in range(0, len(chunks), step)]
         if not out:
-            return torch.zeros((0, *self.model.backbone.input_shape), device=self.device)
+            return torch.zeros((0, *self.model.input_shape), device=self.device)
         return torch.cat(out)
 
     def _frontend(self, chunks: np.ndarray) -> torch.Tensor:
@@ -205,17 +208,20 @@ class Embedder:
         return (emb @ weight + bias).astype(np.float32)
 
     def embed_chunks(self, chunks: np.ndarray) -> np.ndarray:
-        """(n, 16000) normalised chunks -> (n, dim) embeddings, in batches."""
+        """(n, crop) normalised chunks, as `chunk(wave, self.model.context)` cuts them -> (n, dim)
+        embeddings, in batches."""
         return self.project(self.backbone(self.features(chunks)))
 
     def select(self, chunks: np.ndarray, logmel: torch.Tensor) -> np.ndarray:
         """Chunks worth the backbone: those with sound and, with a gate, singing (never none).
-        The gate reads the EfficientNet's log-mel; a model with another front end computes
-        that log-mel for the gate alone (a few ms per 30 s), so one gate serves every model."""
+        Both judge the 1 s chunk itself, not its context. The gate reads the EfficientNet's
+        log-mel of 1 s; a model with another front end or a context computes that log-mel for
+        the gate alone (a few ms per 30 s), so one gate serves every model."""
+        chunks = central(chunks, self.model.context)
         sound = sound_mask(chunks)
         if self.gate is None:
             return sound
-        if self.model.arch != DEFAULT_ARCH:
+        if self.model.arch != DEFAULT_ARCH or self.model.context:
             if self._gate_logmel is None:
                 self._gate_logmel = LogMel()
             with torch.inference_mode():
@@ -233,7 +239,7 @@ class Embedder:
         receives each track's per-second selection (what the page shows of a query)."""
         if not waves:
             return np.zeros((0, self.dim), dtype=np.float32)
-        chunked = [chunk(w) for w in waves]
+        chunked = [chunk(w, self.model.context) for w in waves]
         logmel = self.features(np.concatenate(chunked))
         masks, start = [], 0
         for i, c in enumerate(chunked):

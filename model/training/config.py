@@ -7,12 +7,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from model.audio.signal import SAMPLE_RATE
 from model.data.voice_shift import check_factors
 from model.encoder import DEFAULT_ARCH, VOICE_ARCH, check_arch
-from model.training.pairs import SYSTEMS, PairConfig
+from model.training.pairs import CROP, SYSTEMS, PairConfig
 
 #: `init` value that starts a voice-lstm from the teacher's pretrained weights.
 TEACHER_INIT = "teacher"
+#: More context per side than this would make each 1 s vector mostly about its neighbours.
+MAX_CONTEXT_S = 2.0
 
 
 @dataclass
@@ -51,6 +54,10 @@ class TrainConfig:
     #: Weights to start from (fine-tuning): a training checkpoint or an inference export, or
     #: "teacher" (voice-lstm only: the distillation teacher's own pretrained weights).
     init: str = ""
+    #: Seconds of neighbouring audio the backbone hears on each side of every 1 s chunk, in
+    #: training crops and at inference alike (model/audio/signal.py `chunk`): a speaker encoder
+    #: judges a voice better from 2 s than from 1 s (docs/training.md, "Context").
+    context_s: float = 0.0
     #: What model.pt serves: "backbone" (its output: 1280-d EfficientNet, 256-d voice-lstm) or
     #: "kd" (the 256-d distillation head).
     embedding: str = "backbone"
@@ -61,6 +68,16 @@ class TrainConfig:
     @property
     def system(self) -> str:
         return self.pairs.system
+
+    @property
+    def context(self) -> int:
+        """`context_s` in samples: what the model and the crops are built with."""
+        return int(round(self.context_s * SAMPLE_RATE))
+
+    @property
+    def crop(self) -> int:
+        """Samples of one training crop: a 1 s chunk and its context on both sides."""
+        return CROP + 2 * self.context
 
     @property
     def distils(self) -> bool:
@@ -88,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"init = {TEACHER_INIT!r} needs arch = {VOICE_ARCH!r} (the "
                              f"teacher's network), not {cfg.arch!r}")
         check_factors(cfg.voice_shifts)
+        if not 0 <= cfg.context_s <= MAX_CONTEXT_S:
+            raise ValueError(f"context_s must be within [0, {MAX_CONTEXT_S}] s")
         if cfg.voice_shifts and not SYSTEMS[cfg.system].mixes:
             raise ValueError(f"voice_shifts need a system that builds artificial mixtures, "
                              f"not {cfg.system}")

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model import checkpoint as ckpt_io
+from model.audio.signal import SAMPLE_RATE
 from model.data.manifest import ManifestTrack, check_tracks, read_manifests
 from model.data.voice_shift import shifted_tracks
 from model.encoder import VOICE_ARCH, CVSMModel
@@ -31,7 +32,7 @@ from model.files import atomic_copy
 from model.inference.device import resolve_device
 from model.training.bank import Bank, build_bank
 from model.training.config import TEACHER_INIT, TrainConfig
-from model.training.pairs import CROP, SYSTEMS, Batch, PairSampler
+from model.training.pairs import SYSTEMS, Batch, PairSampler
 from model.training.teacher import Teacher, TeacherTargets
 
 
@@ -54,7 +55,7 @@ def dist_from_env(env: dict[str, str]) -> DistInfo:
 
 def split_tracks(bank: Bank, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation track indices: whole singers held out when cfg.val_artists is set."""
-    usable = np.array([i for i, n in enumerate(bank.lengths) if n >= CROP])
+    usable = np.array([i for i, n in enumerate(bank.lengths) if n >= cfg.crop])
     if cfg.val_artists:
         held = set(cfg.val_artists)
         missing = held - {t.artist for t in bank.tracks}
@@ -96,11 +97,11 @@ class Trainer:
         self.bank, self.targets = self._data(tracks, cache_dir, workers, teacher)
         self.train_idx, self.val_idx = split_tracks(self.bank, cfg)
         if len(self.train_idx) == 0:
-            raise ValueError("no training tracks of at least 1 s")
+            raise ValueError(f"no training tracks of at least {cfg.crop / SAMPLE_RATE:g} s")
         self.train_sampler = PairSampler(self.bank, self.train_idx, cfg.pairs, self.device,
-                                         cfg.batch_size)
+                                         cfg.batch_size, cfg.crop)
         self.val_sampler = (PairSampler(self.bank, self.val_idx, cfg.pairs, self.device,
-                                        cfg.batch_size) if len(self.val_idx) else None)
+                                        cfg.batch_size, cfg.crop) if len(self.val_idx) else None)
         self.model = self._build_model()
         if cfg.init and not (resume and (self.out / "last.pt").is_file()):
             self._init_weights(cfg.init)
@@ -158,7 +159,8 @@ class Trainer:
         kd_dim = self.targets.embeddings.shape[1] if self.targets is not None else 0
         model = CVSMModel(self.cfg.bilinear_std, kd_dim=kd_dim,
                           contrastive_weight=self.cfg.contrastive_weight,
-                          kd_weight=self.cfg.kd_weight, arch=self.cfg.arch).to(self.device)
+                          kd_weight=self.cfg.kd_weight, arch=self.cfg.arch,
+                          context=self.cfg.context).to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
@@ -247,7 +249,7 @@ class Trainer:
             return ()
         at = np.concatenate([batch.anchor_at, batch.positive_at])
         tracks = np.concatenate([batch.anchor_tracks, batch.positive_tracks])
-        targets, has = self.targets.lookup(at, tracks, self.cfg.kd_context_s)
+        targets, has = self.targets.lookup(at, tracks, self.cfg.kd_context_s, self.cfg.crop)
         return (torch.from_numpy(targets).to(self.device),
                 torch.from_numpy(has).to(self.device))
 

@@ -27,6 +27,7 @@ import torch
 from model.audio.signal import SAMPLE_RATE
 from model.training.bank import Bank
 
+#: One training crop: a 1 s chunk, as the encoder sees at inference (plus the model's context).
 CROP = SAMPLE_RATE
 SEGMENT = 5 * SAMPLE_RATE
 #: A 5 s stem window quieter than this RMS is treated as absent (no division by ~0).
@@ -74,8 +75,8 @@ class PairConfig:
 
 @dataclass
 class Batch:
-    anchors: torch.Tensor    # (B, 16000) float32
-    positives: torch.Tensor  # (B, 16000) float32
+    anchors: torch.Tensor    # (B, crop) float32
+    positives: torch.Tensor  # (B, crop) float32
     silent: torch.Tensor     # (B,) bool: positive holds no singing
     anchor_tracks: np.ndarray    # (B,) bank track index of each anchor (for checks and logs)
     positive_tracks: np.ndarray  # (B,) bank track index of each positive
@@ -84,27 +85,31 @@ class Batch:
 
 
 class PairSampler:
-    """Draws batches for one system from the tracks `track_idx` of a bank."""
+    """Draws batches for one system from the tracks `track_idx` of a bank; crops of `crop`
+    samples (1 s, or 1 s and the model's context on each side)."""
 
     def __init__(self, bank: Bank, track_idx: np.ndarray, cfg: PairConfig,
-                 device: torch.device, batch_size: int) -> None:
+                 device: torch.device, batch_size: int, crop: int = CROP) -> None:
         if cfg.system not in SYSTEMS:
             raise ValueError(f"unknown system {cfg.system!r}; choose from {sorted(SYSTEMS)}")
         self.bank, self.cfg, self.device, self.batch_size = bank, cfg, device, batch_size
+        self.crop = crop
         self.system = SYSTEMS[cfg.system]
         tracks = np.asarray(track_idx)
+        tracks = tracks[bank.lengths[tracks] >= crop]  # a crop never runs into the next track
         self.vocals_only = bank.vocals_only
         if not self.system.mixes:  # an isolated voice has no real mixture to be an anchor
             tracks = tracks[~self.vocals_only[tracks]]
         if len(tracks) == 0:
-            raise ValueError(f"{cfg.system} has no tracks to sample (rows of vocals alone need "
-                             "a system that builds artificial mixtures)")
+            raise ValueError(f"{cfg.system} has no tracks of at least {crop / SAMPLE_RATE:g} s "
+                             "to sample (rows of vocals alone need a system that builds "
+                             "artificial mixtures)")
         self.tracks = tracks
         self.weights = self._length_weights(tracks)
         self.donors = tracks[~self.vocals_only[tracks]]  # tracks with an accompaniment stem
         if len(self.donors) == 0:  # e.g. a validation split of isolated voices only: any
             # accompaniment of the bank will do (it carries no singer of the split)
-            self.donors = np.flatnonzero(~self.vocals_only & (bank.lengths >= CROP))
+            self.donors = np.flatnonzero(~self.vocals_only & (bank.lengths >= crop))
         if len(self.donors) == 0 and self.system.mixes:
             raise ValueError("rows of vocals alone need accompaniment from rows with stems; "
                              "the manifests have none")
@@ -112,7 +117,7 @@ class PairSampler:
         artists = np.array([bank.tracks[i].artist for i in self.tracks])
         self.by_artist = {a: self.tracks[artists == a] for a in np.unique(artists)}
         self.audio = {name: self._to_device(arr) for name, arr in bank.stems.items()}
-        self._offsets = torch.arange(CROP, device=device)
+        self._offsets = torch.arange(crop, device=device)
 
     def _length_weights(self, tracks: np.ndarray) -> np.ndarray:
         lengths = self.bank.lengths[tracks].astype(np.float64)
@@ -133,9 +138,9 @@ class PairSampler:
                                                 (length - seg_len + 1)).astype(np.int64)
         return seg_start, seg_len
 
-    @staticmethod
-    def _crop(rng: np.random.Generator, seg_start: np.ndarray, seg_len: np.ndarray):
-        return seg_start + (rng.random(len(seg_start)) * (seg_len - CROP + 1)).astype(np.int64)
+    def _crop(self, rng: np.random.Generator, seg_start: np.ndarray, seg_len: np.ndarray):
+        return seg_start + (rng.random(len(seg_start)) * (seg_len - self.crop + 1)).astype(
+            np.int64)
 
     def _scale(self, stem: str, seg_start: np.ndarray, seg_len: np.ndarray) -> np.ndarray:
         """Gain that gives the segment the RMS of a unit-norm 5 s segment (0 if silent)."""
@@ -159,7 +164,7 @@ class PairSampler:
         audio = self.audio[stem]
         gain = torch.as_tensor(scale, dtype=torch.float32, device=self.device)[:, None]
         if isinstance(audio, np.ndarray):
-            idx = starts[:, None] + np.arange(CROP)[None, :]
+            idx = starts[:, None] + np.arange(self.crop)[None, :]
             return torch.from_numpy(audio[idx].astype(np.float32)) * gain
         idx = torch.as_tensor(starts, device=self.device)[:, None] + self._offsets[None, :]
         return audio[idx].float() * gain
@@ -179,7 +184,7 @@ class PairSampler:
         scale = self._scale(stem, seg_start, seg_len)
         positives = self._gather(stem, pos_at, scale)
         if stem == "vocals":
-            silent = (self.bank.active_fraction(pos_at, CROP) < self.cfg.min_singing) | (
+            silent = (self.bank.active_fraction(pos_at, self.crop) < self.cfg.min_singing) | (
                 scale == 0)
         else:
             silent = np.zeros(b, dtype=bool)
@@ -203,7 +208,8 @@ class PairSampler:
         if swap.any():
             other = rng.choice(self.donors, size=int(swap.sum()), p=self.donor_weights)
             o_start, o_len = self._segments(rng, other)
-            rel = np.minimum(at[swap] - seg_start[swap], o_len - CROP)  # same offset if it fits
+            # the same offset if it fits
+            rel = np.minimum(at[swap] - seg_start[swap], o_len - self.crop)
             acc_start[swap], acc_len[swap], acc_at[swap] = o_start, o_len, o_start + rel
         acc = self._gather("accompaniment", acc_at, self._scale("accompaniment", acc_start,
                                                                 acc_len))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from model.audio.features import LogMel
-from model.audio.signal import chunk
+from model.audio.signal import central, chunk, l2_normalise
 from model.audio.voice_mel import CHUNK_GAIN, voice_mel_spectrogram
 from model.encoder import CVSMModel
 from model.inference.gate import VocalGate, chunk_features
@@ -59,6 +59,9 @@ def test_config_checks_arch_and_teacher_init() -> None:
     shipped = load_config(ROOT / "configs/voice_kd.toml")
     assert (shipped.arch, shipped.init, shipped.contrastive_weight) == ("voice-lstm", "teacher",
                                                                         0.0)
+    assert (shipped.context_s, shipped.crop) == (0.5, 32_000)
+    with pytest.raises(ValueError, match="context_s"):
+        TrainConfig.from_dict({"context_s": 2.5})
     with pytest.raises(ValueError, match="unknown arch"):
         TrainConfig.from_dict({"arch": "resnet"})
     with pytest.raises(ValueError, match="needs arch = 'voice-lstm'"):
@@ -133,4 +136,50 @@ def test_export_serves_through_every_exact_runtime(synth_manifest, tmp_path) -> 
                      bias=-float(level[1] + level[2]) / 2)
     masks: list[np.ndarray] = []
     ref.with_gate(loud).embed_many([track], masks_out=masks)
+    assert masks[0].tolist() == [False, False, True, True, True]
+
+
+def test_context_windows_keep_one_vector_per_second() -> None:
+    """`chunk(wave, context)` gives each 1 s chunk its neighbours' samples on both sides (zeros
+    past the track, the dropped short tail kept as context); the middle is the plain chunk."""
+    wave = np.random.default_rng(2).standard_normal(3 * 16_000 + 5_000).astype(np.float32)
+    plain, wide = chunk(wave), chunk(wave, 8_000)
+    assert plain.shape == (3, 16_000) and wide.shape == (3, 32_000)
+    np.testing.assert_array_equal(central(wide, 8_000), plain)
+    np.testing.assert_array_equal(wide[1, :8_000], plain[0, 8_000:])
+    np.testing.assert_array_equal(wide[0, :8_000], 0)
+    assert np.abs(wide[2, 24_000:29_000]).min() > 0 and not wide[2, 29_000:].any()
+
+
+def test_a_context_model_trains_serves_and_names_its_context(synth_manifest, tmp_path) -> None:
+    """context_s = 0.5: 2 s training crops, 2 s windows per chunk at inference (torch and ONNX
+    alike), a fingerprint of its own, and the gate still judges the 1 s chunk itself."""
+    from model import checkpoint as ckpt_io
+    from model.audio.decode import load
+    from model.inference.embedder import Embedder
+    out = tmp_path / "run"
+    trainer = Trainer(voice_config(steps=2, context_s=0.5, kd_context_s=2.0), synth_manifest, out,
+                      device="cpu", cache_dir=tmp_path / "cache", quiet=True,
+                      teacher=ResemblyzerTeacher())
+    batch = trainer.train_sampler.sample(np.random.default_rng(0))
+    assert batch.anchors.shape[1] == batch.positives.shape[1] == 32_000
+    trainer.run()
+    trainer.close()
+    ref = Embedder.from_checkpoint(out / "model.pt", device="cpu")
+    assert (ref.model.context, ref.model.input_shape) == (8_000, (201, 40))
+    data = ckpt_io.load(out / "model.pt")
+    state = ckpt_io.backbone_state(data["model"])
+    assert ref.fingerprint == data["fingerprint"] != ckpt_io.fingerprint(state)
+    waves = [load(p) for p in sorted((synth_manifest.parent / "audio").glob("*_mix.wav"))[:2]]
+    vectors = ref.embed_many(waves, voiced=[np.ones(20, bool)] * 2)
+    with torch.inference_mode():
+        by_hand = ref.model.embed(torch.from_numpy(chunk(waves[0], 8_000))).numpy()
+    np.testing.assert_allclose(vectors[0], l2_normalise(by_hand.mean(0)), atol=1e-5)
+    fast = Embedder.from_checkpoint(out / "model.pt", device="cpu", backend="onnx",
+                                    cache_dir=tmp_path)
+    assert float((fast.embed_many(waves) * ref.embed_many(waves)).sum(axis=1).min()) > 0.9999
+    quiet = np.zeros(80_000, np.float32)
+    quiet[32_000:] = np.random.default_rng(1).standard_normal(48_000)
+    masks: list[np.ndarray] = []
+    ref.embed_many([quiet], masks_out=masks)  # second 2 hears loud context, yet is silent
     assert masks[0].tolist() == [False, False, True, True, True]
