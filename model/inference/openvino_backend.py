@@ -8,12 +8,20 @@ per-chunk cosine >= 0.99993 to fp32 on real music (docs/benchmarks.md). OpenVINO
 cached ONNX graph (model/inference/backends.py), so there is nothing more to export. On a CPU
 without bf16 instructions OpenVINO quietly runs fp32; the start-up probe
 (model/inference/selection.py) then simply finds no gain.
+
+Models are compiled on a helper thread: OpenVINO's CPU plugin gives the thread that compiles an
+11.5 KB alternate signal stack, and on the main thread CPython's own SIGTERM/SIGINT handlers
+then ran on it (they ask for SA_ONSTACK) and crashed with SIGSEGV: `cvsm serve` died on about
+half of its SIGTERMs on the AVX-512 EPYC (tests/app/test_serve_command.py,
+tests/model/test_fast_inference.py).
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,18 +33,16 @@ def ov_runner(graph: Path, threads: int | None = None, bf16: bool = False) -> Ru
     (`threads`, torch's count by default): a batch is split across the streams and they run at
     once. On the 2-core EPYC, 2 streams of 15 chunks took 10.4 ms in bf16 against 11.4 ms for
     one 2-thread inference of 30 (one inference scales poorly over threads: 1.5x on 2)."""
-    import openvino as ov
     import torch
 
     streams = max(1, threads or torch.get_num_threads())
-    core = ov.Core()
     config = {
         "INFERENCE_NUM_THREADS": str(streams),
         "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
         "PERFORMANCE_HINT": "THROUGHPUT",
         "NUM_STREAMS": str(streams),
     }
-    compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)
+    compiled = _compile_aside(graph, config)
     local = threading.local()  # infer requests are not thread-safe: a set per serving thread
 
     def run(logmel: np.ndarray) -> np.ndarray:
@@ -54,3 +60,16 @@ def ov_runner(graph: Path, threads: int | None = None, bf16: bool = False) -> Ru
         return np.concatenate(out)  # copies: each request's buffer is reused
 
     return run
+
+
+def _compile_aside(graph: Path, config: dict[str, str]) -> Any:
+    """The compiled model, built on a short-lived thread so that the plugin's alternate signal
+    stack (module doc) lands there and never on the caller's thread."""
+    import openvino as ov
+
+    def compile_graph() -> Any:
+        core = ov.Core()
+        return core.compile_model(core.read_model(str(graph)), "CPU", config)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="cvsm-ov-compile") as pool:
+        return pool.submit(compile_graph).result()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,30 @@ def test_openvino_matches_reference(model_dir: Path, pair: tuple[Embedder, Embed
     tracks = catalog()
     a, b = ref.embed_many(tracks), ov.embed_many(tracks)
     assert np.all(np.sum(a * b, axis=1) >= 0.999)
+
+
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int),
+                ("ss_size", ctypes.c_size_t)]
+
+
+def _signal_stack() -> tuple[int | None, int, int]:
+    """This thread's alternate signal stack, from sigaltstack(2): (pointer, flags, size)."""
+    out = _StackT()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(out)) == 0
+    return out.ss_sp, out.ss_flags, out.ss_size
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack via glibc")
+def test_openvino_leaves_the_callers_signal_stack_alone(model_dir: Path) -> None:
+    """OpenVINO's CPU plugin gives the thread that compiles an 11.5 KB alternate signal stack.
+    On the main thread CPython's SIGTERM handler then ran on it and `cvsm serve` died of SIGSEGV
+    on about half of its stops (a CI failure); compiling happens on a helper thread instead."""
+    pytest.importorskip("openvino")
+    before = _signal_stack()
+    ov = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino")
+    assert ov.embed_waveform(catalog(1)[0]).shape == (ov.dim,)
+    assert _signal_stack() == before
 
 
 def test_bf16_is_marked_unless_its_gate_passed(model_dir: Path, tmp_path: Path,
