@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,6 +30,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     bilinear_std: float = 0.002  # init of W; the paper (Keras random_normal) used 0.05
     warmup_steps: int = 0
+    #: nanoGPT's schedule after warm-up: cosine decay from `lr` to `min_lr` over this many steps,
+    #: then `min_lr`; 0 keeps `lr` constant (the paper's). Independent of `--steps`.
+    lr_decay_steps: int = 0
+    min_lr: float = 0.0
+    #: Largest global gradient norm a step may apply (nanoGPT's `grad_clip`; 0 = no clipping).
+    #: A voice-lstm seed diverged late without it (docs/results.md, "Context windows").
+    grad_clip: float = 0.0
     steps: int = 10_000
     seed: int = 0
     eval_interval: int = 250
@@ -79,6 +87,17 @@ class TrainConfig:
         """Samples of one training crop: a 1 s chunk and its context on both sides."""
         return CROP + 2 * self.context
 
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step `step` (0-based): linear warm-up, then the cosine decay."""
+        if self.warmup_steps and step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if not self.lr_decay_steps:
+            return self.lr
+        if step >= self.lr_decay_steps:
+            return self.min_lr
+        ratio = (step - self.warmup_steps) / (self.lr_decay_steps - self.warmup_steps)
+        return self.min_lr + 0.5 * (1 + math.cos(math.pi * ratio)) * (self.lr - self.min_lr)
+
     @property
     def distils(self) -> bool:
         return self.kd_weight > 0
@@ -105,6 +124,11 @@ class TrainConfig:
             raise ValueError(f"init = {TEACHER_INIT!r} needs arch = {VOICE_ARCH!r} (the "
                              f"teacher's network), not {cfg.arch!r}")
         check_factors(cfg.voice_shifts)
+        if cfg.lr_decay_steps and not (cfg.lr_decay_steps > cfg.warmup_steps
+                                       and 0 <= cfg.min_lr <= cfg.lr):
+            raise ValueError("lr_decay_steps must exceed warmup_steps, with 0 <= min_lr <= lr")
+        if cfg.grad_clip < 0:
+            raise ValueError("grad_clip must be >= 0 (0 turns clipping off)")
         if not 0 <= cfg.context_s <= MAX_CONTEXT_S:
             raise ValueError(f"context_s must be within [0, {MAX_CONTEXT_S}] s")
         if cfg.voice_shifts and not SYSTEMS[cfg.system].mixes:

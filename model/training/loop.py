@@ -236,12 +236,20 @@ class Trainer:
                                  *self._teacher(batch))
         self.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
+        grad_norm = self._clip_gradients()
         self.optimizer.step()
         self._sync()
         t2 = time.perf_counter()
         self.step += 1
-        return {**{k: float(v.item()) for k, v in out.items()}, "data_s": t1 - t0,
+        return {**{k: float(v.item()) for k, v in out.items()}, "grad_norm": grad_norm,
+                "lr": self.optimizer.param_groups[0]["lr"], "data_s": t1 - t0,
                 "compute_s": t2 - t1, "silent": float(batch.silent.float().mean())}
+
+    def _clip_gradients(self) -> float:
+        """The global gradient norm before clipping, logged so that a spike that precedes a
+        divergence shows in metrics.jsonl; scaled down to `grad_clip` when above it."""
+        limit = self.cfg.grad_clip or float("inf")
+        return float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit))
 
     def _teacher(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
         """Distillation targets of the batch's anchors then positives (nothing without KD)."""
@@ -254,8 +262,7 @@ class Trainer:
                 torch.from_numpy(has).to(self.device))
 
     def _set_lr(self) -> None:
-        warm = self.cfg.warmup_steps
-        lr = self.cfg.lr * min(1.0, (self.step + 1) / warm) if warm else self.cfg.lr
+        lr = self.cfg.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
@@ -340,6 +347,7 @@ class Trainer:
         if not window:
             return
         mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        mean["grad_norm_max"] = max(w["grad_norm"] for w in window)
         step_s = mean["data_s"] + mean["compute_s"]
         mean["pairs_per_s"] = self.cfg.batch_size * self.dist.world / max(step_s, 1e-9)
         bar.set_postfix(loss=f"{mean['loss']:.3f}", pairs_s=f"{mean['pairs_per_s']:.0f}")

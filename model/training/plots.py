@@ -19,7 +19,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 def plot_training_curves(metrics: Path, out: Path, title: str = "") -> None:
     """Train/val loss and val accuracy (with chance) against step, and a third panel with the
-    distillation loss (1 - cosine to the teacher) when the run distils."""
+    distillation loss (1 - cosine to the teacher) when the run distils. The loss panel also shows
+    the largest gradient norm of each log window (right axis), where a divergence starts."""
     rows = read_metrics(metrics)
     train = [r for r in rows if r.get("split") == "train"]
     val = [r for r in rows if r.get("split") == "val"]
@@ -33,6 +34,7 @@ def plot_training_curves(metrics: Path, out: Path, title: str = "") -> None:
                      alpha=0.7)
         ax_acc.plot([r["step"] for r in train], [r["acc"] for r in train], label="train",
                     alpha=0.5)
+        _plot_grad_norm(ax_loss, train)
     if val:
         ax_loss.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
         ax_acc.plot([r["step"] for r in val], [r["val_acc"] for r in val], "o-", label="val")
@@ -45,6 +47,16 @@ def plot_training_curves(metrics: Path, out: Path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def _plot_grad_norm(ax: plt.Axes, train: list[dict]) -> None:
+    rows = [r for r in train if "grad_norm_max" in r]
+    if not rows:
+        return  # metrics from before the norm was logged
+    right = ax.twinx()
+    right.semilogy([r["step"] for r in rows], [r["grad_norm_max"] for r in rows],
+                   color="tab:red", alpha=0.35, lw=0.8)
+    right.set_ylabel("largest gradient norm per log window", color="tab:red")
 
 
 def _plot_kd(ax: plt.Axes, train: list[dict], val: list[dict], title: str) -> None:

@@ -16,6 +16,7 @@ from model.inference.embedder import Embedder
 from model.training.config import TrainConfig, load_config
 from model.training.loop import Trainer
 from model.training.pairs import SYSTEMS, PairConfig
+from model.training.plots import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,3 +147,45 @@ def test_embedder_deterministic_and_batched(init_checkpoint, synth_manifest) -> 
     np.testing.assert_allclose(emb.embed_many(waves), single, atol=1e-5)
     np.testing.assert_array_equal(emb.embed_waveform(waves[0]), single[0])
     np.testing.assert_allclose(np.linalg.norm(single, axis=1), 1.0, atol=1e-5)
+
+
+def _grad_norm(model: torch.nn.Module) -> float:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g)
+                                                        for g in grads])))
+
+
+def test_gradients_are_clipped_and_their_norm_logged(synth_manifest, cache, tmp_path) -> None:
+    """nanoGPT's `grad_clip`: a step applies at most that global norm, the norm before clipping
+    is logged (metrics.jsonl), and 0 leaves the gradients as they are."""
+    free = Trainer(tiny("cvsm_ah"), synth_manifest, tmp_path / "free", device="cpu",
+                   cache_dir=cache, quiet=True)
+    logged = free.train_step()["grad_norm"]
+    assert logged == pytest.approx(_grad_norm(free.model), rel=1e-4)
+    clipped = Trainer(tiny("cvsm_ah", grad_clip=1e-3), synth_manifest, tmp_path / "clip",
+                      device="cpu", cache_dir=cache, quiet=True)
+    assert clipped.train_step()["grad_norm"] == pytest.approx(logged, rel=1e-4)  # same batch
+    assert _grad_norm(clipped.model) == pytest.approx(1e-3, rel=1e-3)
+    clipped.run(4)
+    rows = [r for r in read_metrics(tmp_path / "clip" / "metrics.jsonl") if r["split"] == "train"]
+    assert rows and all(r["grad_norm_max"] >= r["grad_norm"] > 1e-3 for r in rows)
+    with pytest.raises(ValueError, match="grad_clip"):
+        TrainConfig.from_dict({"grad_clip": -1.0})
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine(synth_manifest, cache, tmp_path) -> None:
+    """nanoGPT's schedule: warm-up to `lr`, cosine down to `min_lr` at `lr_decay_steps`, then
+    flat; without `lr_decay_steps` the rate stays at `lr` (the paper's)."""
+    cfg = tiny("cvsm_ah", lr=1e-3, warmup_steps=2, lr_decay_steps=6, min_lr=1e-4)
+    rates = [cfg.lr_at(step) for step in range(8)]
+    assert rates[:2] == pytest.approx([5e-4, 1e-3])
+    assert rates[2] == pytest.approx(1e-3) and rates[4] == pytest.approx(5.5e-4)
+    assert all(a > b for a, b in zip(rates[2:6], rates[3:6], strict=False))
+    assert rates[6:] == pytest.approx([1e-4, 1e-4])
+    assert [tiny("cvsm_ah").lr_at(s) for s in (0, 10**6)] == [1e-3, 1e-3]
+    trainer = Trainer(cfg, synth_manifest, tmp_path, device="cpu", cache_dir=cache, quiet=True)
+    seen = [trainer.train_step()["lr"] for _ in range(3)]
+    assert seen == pytest.approx(rates[:3])
+    for bad in ({"lr_decay_steps": 2, "warmup_steps": 2}, {"lr_decay_steps": 5, "min_lr": 1.0}):
+        with pytest.raises(ValueError, match="lr_decay_steps"):
+            TrainConfig.from_dict(bad)
