@@ -11,9 +11,9 @@ without bf16 instructions OpenVINO quietly runs fp32; the start-up probe
 
 Models are compiled on a helper thread: OpenVINO's CPU plugin gives the thread that compiles an
 11.5 KB alternate signal stack, and on the main thread CPython's own SIGTERM/SIGINT handlers
-then ran on it (they ask for SA_ONSTACK) and crashed with SIGSEGV: `cvsm serve` died on about
-half of its SIGTERMs on the AVX-512 EPYC (tests/app/test_serve_command.py,
-tests/model/test_fast_inference.py).
+then ran on it (they ask for SA_ONSTACK) and crashed with SIGSEGV in the dynamic linker: `cvsm
+serve` died on 5 of 8 SIGTERMs on a 2-core EPYC (Zen 3) and once in CI
+(tests/app/test_serve_command.py; tests/model/test_fast_inference.py checks the stack).
 """
 
 from __future__ import annotations
