@@ -89,7 +89,10 @@ def export_inference(ckpt: dict[str, Any], path: str | Path, *,
     fp = fingerprint(state, context_samples(ckpt.get("config", {})))
     slim = {
         "kind": "cvsm-inference",
-        "model": {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()},
+        # heads stay float32: a whitening head's bias is -weight @ mean, large beside the
+        # unit-variance outputs, and float16 would shift every vector by its rounding
+        "model": {k: (v.to(dtype) if v.is_floating_point() and k.startswith(BACKBONE_PREFIXES)
+                      else v) for k, v in state.items()},
         "config": ckpt.get("config", {}),
         "step": ckpt.get("step", 0),
         "data_fingerprint": ckpt.get("data_fingerprint", ""),

@@ -11,7 +11,8 @@ from app.commands import (
     study,
     synth,
     train,
+    whiten,
 )
 
-COMMANDS = [synth, train, evaluate, calibrate, fold_data, index_catalog, merge, migrate, serve,
-            study]
+COMMANDS = [synth, train, whiten, evaluate, calibrate, fold_data, index_catalog, merge, migrate,
+            serve, study]

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, nargs="+", default=[], metavar="PT",
                    help="training checkpoints or inference exports (several share one data load)")
     p.add_argument("--embedding", nargs="+", default=["auto"],
-                   choices=["auto", "backbone", "kd"],
+                   choices=["auto", "backbone", "kd", "whiten"],
                    help="which output of each checkpoint to score (auto: what it serves); "
                         "several = each checkpoint once per choice it has")
     p.add_argument("--baseline", nargs="+", default=[], metavar="NAME",
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from model.evaluation.data import load_corpus, without_artists
-    from model.evaluation.report import write_report, write_summary
+    from model.evaluation.report import write_report, write_summary, write_vectors
     from model.evaluation.run import EvalConfig, score_system
     from model.evaluation.systems import train_artists
 
@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         out = args.out if len(systems) == 1 else args.out / name
         write_report(out, results, {k: f.tracks for k, f in features.items()},
                      [t.artist for t in subset], [t.gender for t in subset])
+        write_vectors(out, {k: f.tracks for k, f in features.items()},
+                      [t.track_id for t in subset], [t.artist for t in subset],
+                      [t.song for t in subset])
         print(f"{name}: wrote {out / 'report.md'} ({results['timing_s']})")
         all_results.append(results)
     if len(systems) > 1:

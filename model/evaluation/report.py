@@ -177,6 +177,17 @@ def write_report(out: Path, results: dict, tracks: dict[str, np.ndarray], artist
     return [out / "report.md", out / "results.json", *(out / p for p in plots)]
 
 
+def write_vectors(out: Path, tracks: dict[str, np.ndarray], track_ids: list[str],
+                  artists: list[str], songs: list[str]) -> Path:
+    """tracks.npz: the scored track vectors with their labels, so a later study (re-ranking,
+    pooling) reuses them instead of embedding the corpus again."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "tracks.npz"
+    np.savez(path, **tracks, track_ids=np.asarray(track_ids), artists=np.asarray(artists),
+             songs=np.asarray(songs))
+    return path
+
+
 def write_summary(out: Path, all_results: list[dict]) -> Path:
     """One table comparing systems evaluated in the same call (headline numbers)."""
     lines = ["# Evaluation summary", "",

@@ -20,6 +20,7 @@ from model.data.synth import make_singer, make_song, sing
 from model.evaluation.data import load_corpus, load_track, read_audio
 from model.evaluation.folds import FOLDS, MIR1K_A, MIR1K_B, fold_singers
 from model.evaluation.overlay import build_overlay
+from model.evaluation.retrieval import retrieval_suite
 
 MIR1K_SINGERS = {"Ani", "Kenshin", "abjones", "amy", "ariel", "bobon", "davidson", "fdps",
                  "geniusturtle", "jmzen", "leon", "tammy", "yifen"}
@@ -136,6 +137,12 @@ def test_retrieval_only_and_fold_flags(voices_csv, synth_manifest, init_checkpoi
         assert embedding in results["system"]["track_embedding"]
         report = (out / name / "report.md").read_text()
         assert "## Retrieval" in report and "## Artist ID" not in report
+        with np.load(out / name / "tracks.npz") as saved:  # the vectors that were scored
+            again = retrieval_suite({k: saved[k] for k in ("mixture", "vocals")},
+                                    saved["artists"], saved["songs"])
+            assert len(saved["track_ids"]) == results["corpus"]["tracks"]
+        for direction, figures in again.items():
+            assert figures["map"] == pytest.approx(results["retrieval"][direction]["map"])
         assert "track embedding: " in report and embedding in report
     fold_data = tmp_path / "fold"
     manifest = build_overlay(voices_csv, synth_manifest, fold_data)

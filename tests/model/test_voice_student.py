@@ -60,6 +60,10 @@ def test_config_checks_arch_and_teacher_init() -> None:
     assert (shipped.arch, shipped.init, shipped.contrastive_weight) == ("voice-lstm", "teacher",
                                                                         0.0)
     assert (shipped.context_s, shipped.crop) == (0.5, 32_000)
+    long = load_config(ROOT / "configs/voice_kd_long.toml")  # the default's recipe, stop 31
+    assert (long.steps, long.lr_decay_steps) == (3000, 3000)
+    assert {**vars(long), "name": "", "steps": 0, "lr_decay_steps": 0} == \
+        {**vars(shipped), "name": "", "steps": 0, "lr_decay_steps": 0}
     with pytest.raises(ValueError, match="context_s"):
         TrainConfig.from_dict({"context_s": 2.5})
     with pytest.raises(ValueError, match="unknown arch"):

@@ -1,0 +1,73 @@
+"""How much whitening, and how many dimensions? (the grid behind `cvsm whiten`'s defaults)
+
+The reference chunks are the model's own training voices (`model.whitening.reference_chunks`,
+as `cvsm whiten` takes them); the test vectors are the track vectors `cvsm evaluate` scored
+(its tracks.npz, plain backbone). The transform is applied to those pooled, L2-normalised
+track vectors, an approximation of `cvsm whiten` (which transforms each chunk, then pools):
+a grid over power and dims costs seconds this way. Settings found here were then checked
+through the real path (`cvsm whiten` + `cvsm evaluate`, docs/results.md).
+
+    python benchmarks/whitening_study.py --checkpoint runs/cos1/A/last.pt \\
+        --data MIR1K_DEV/clips.csv --data VOICES/clips.csv \\
+        runs/eval/cos1_A/tracks.npz runs/eval/cos1_ravA/tracks.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import checkpoint as ckpt_io
+from model.audio.signal import l2_normalise
+from model.evaluation.data import load_corpus
+from model.evaluation.retrieval import retrieval_suite
+from model.evaluation.systems import checkpoint_system
+from model.whitening import reference_chunks
+
+POWERS = (0.0, 0.25, 0.5)
+DIMS = (32, 64, 128, 256)
+
+
+def reference(checkpoint: Path, manifests: list[Path]) -> np.ndarray:
+    heard = ckpt_io.load(checkpoint)["train_artists"]
+    corpus = []
+    for manifest in manifests:
+        try:
+            corpus += load_corpus(manifest, heard)
+        except ValueError:  # no training singer in this manifest
+            pass
+    return reference_chunks(corpus, checkpoint_system(checkpoint, "cpu", embedding="backbone"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--data", type=Path, action="append", required=True)
+    ap.add_argument("vectors", type=Path, nargs="+", help="tracks.npz of `cvsm evaluate`")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ref = reference(args.checkpoint, args.data)
+    mean = ref.mean(axis=0)
+    _, s, vt = np.linalg.svd(ref - mean, full_matrices=False)
+    var = s ** 2 / len(ref)
+    print(f"{len(ref)} reference chunks; mAP mix->mix / vocals->mix / vocals->vocals")
+    for path in args.vectors:
+        with np.load(path) as z:
+            v = dict(z)
+        cells = {"raw": lambda x: x, "centred": lambda x: x - mean}
+        for power in POWERS:
+            for k in DIMS:
+                w = vt[:k].T / var[:k] ** power
+                cells[f"power {power} dims {k}"] = lambda x, w=w: (x - mean) @ w
+        for name, fn in cells.items():
+            res = retrieval_suite({s: l2_normalise(fn(v[s])) for s in ("mixture", "vocals")},
+                                  v["artists"], v["songs"])
+            print(f"{path.parent.name:12s} {name:22s} "
+                  + " / ".join(f"{r['map']:.3f}" for r in res.values()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
