@@ -33,7 +33,8 @@ def fit_whitening(chunks: np.ndarray, dims: int, power: float = 0.25,
     centre on the chunks' mean, rotate onto the top `dims` principal directions, and divide
     each by variance**power. power 0.5 is full PCA whitening (sklearn's `whiten=True`), 0 a
     plain centred projection; 0.25, half-way in log scale, won on every fold measured (full
-    whitening lost vocals->mix on the unseen RAVDESS voices: docs/results.md, "Whitening")."""
+    whitening lost vocals->mix on the unseen RAVDESS voices: docs/results.md, "Whitening the
+    embedding")."""
     if dims < 1 or dims > min(chunks.shape):
         raise ValueError(f"whitening dims must be 1..{min(chunks.shape)}, got {dims}")
     if not 0.0 <= power <= 0.5:
