@@ -25,11 +25,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from model.evaluation.retrieval import candidate_mask
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+from model.audio.signal import l2_normalise
+from model.evaluation.retrieval import DIRECTIONS, candidate_mask
 
 
 def _weighted_neighbours(vectors: np.ndarray, sims: np.ndarray, k: int,
@@ -52,7 +49,7 @@ def expand_queries(queries: np.ndarray, catalog: np.ndarray, k: int, alpha: floa
     sims = queries @ catalog.T
     if allowed is not None:
         sims = np.where(allowed, sims, -np.inf)
-    return _normalise(queries + _weighted_neighbours(catalog, sims, k, alpha))
+    return l2_normalise(queries + _weighted_neighbours(catalog, sims, k, alpha))
 
 
 def augment_catalog(catalog: np.ndarray, k: int, alpha: float = 0.0) -> np.ndarray:
@@ -61,11 +58,9 @@ def augment_catalog(catalog: np.ndarray, k: int, alpha: float = 0.0) -> np.ndarr
         return catalog
     sims = catalog @ catalog.T
     np.fill_diagonal(sims, -np.inf)
-    return _normalise(catalog + _weighted_neighbours(catalog, sims, k, alpha))
+    return l2_normalise(catalog + _weighted_neighbours(catalog, sims, k, alpha))
 
 
-PAIRS = {"mix->mix": ("mixture", "mixture"), "vocals->mix": ("vocals", "mixture"),
-         "vocals->vocals": ("vocals", "vocals")}
 
 
 def track_vectors(path: Path) -> dict[str, np.ndarray]:
@@ -114,7 +109,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3, help="random catalogs per sparse size")
     args = ap.parse_args()
     for path in args.vectors:
-        print(f"{path}: P@1 / mAP for " + ", ".join(PAIRS))
+        print(f"{path}: P@1 / mAP for " + ", ".join(DIRECTIONS))
         study(track_vectors(path), args.per_singer, args.draws)
 
 
@@ -124,11 +119,11 @@ def study(v: dict[str, np.ndarray], sizes: list[int], draws_per_size: int) -> No
         draws = draws_per_size if per_singer else 1
         for k_dba, k_qe, alpha in GRID:
             rng = np.random.default_rng(0)  # the same catalogs for every setting
-            cells = {name: ([], []) for name in PAIRS if PAIRS[name][0] in v}
+            cells = {name: ([], []) for name in DIRECTIONS if DIRECTIONS[name][0] in v}
             for _ in range(draws):
                 keep = (sparse_catalog(v["artists"], per_singer, rng) if per_singer
                         else np.ones(len(v["songs"]), dtype=bool))
-                for name, (q, c) in PAIRS.items():
+                for name, (q, c) in DIRECTIONS.items():
                     if name in cells:
                         p1, ap = scored(v, q, c, k_dba, k_qe, alpha, keep)
                         cells[name][0].extend(p1)

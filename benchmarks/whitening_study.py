@@ -25,7 +25,7 @@ from model.audio.signal import l2_normalise
 from model.evaluation.data import load_corpus
 from model.evaluation.retrieval import retrieval_suite
 from model.evaluation.systems import checkpoint_system
-from model.whitening import reference_chunks
+from model.whitening import WHITEN, fit_whitening, reference_chunks
 
 POWERS = (0.0, 0.25, 0.5)
 DIMS = (32, 64, 128, 256)
@@ -50,18 +50,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     ref = reference(args.checkpoint, args.data)
+    heads = {(power, k): fit_whitening(ref, k, power) for power in POWERS for k in DIMS}
     mean = ref.mean(axis=0)
-    _, s, vt = np.linalg.svd(ref - mean, full_matrices=False)
-    var = s ** 2 / len(ref)
     print(f"{len(ref)} reference chunks; mAP mix->mix / vocals->mix / vocals->vocals")
     for path in args.vectors:
         with np.load(path) as z:
             v = dict(z)
         cells = {"raw": lambda x: x, "centred": lambda x: x - mean}
-        for power in POWERS:
-            for k in DIMS:
-                w = vt[:k].T / var[:k] ** power
-                cells[f"power {power} dims {k}"] = lambda x, w=w: (x - mean) @ w
+        for (power, k), head in heads.items():
+            w, b = (head[f"{WHITEN}_head.{part}"].numpy() for part in ("weight", "bias"))
+            cells[f"power {power} dims {k}"] = lambda x, w=w, b=b: x @ w.T + b
         for name, fn in cells.items():
             res = retrieval_suite({s: l2_normalise(fn(v[s])) for s in ("mixture", "vocals")},
                                   v["artists"], v["songs"])

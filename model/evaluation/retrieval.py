@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+#: Retrieval directions: name -> (query input, catalog input).
+DIRECTIONS = {"mix->mix": ("mixture", "mixture"), "vocals->mix": ("vocals", "mixture"),
+              "vocals->vocals": ("vocals", "vocals")}
+
 
 def candidate_mask(songs: np.ndarray) -> np.ndarray:
     """(n, n) True where track j may be returned for query i: another song, never itself."""
@@ -43,7 +47,5 @@ def retrieval_metrics(queries: np.ndarray, catalog: np.ndarray, artists: np.ndar
 def retrieval_suite(tracks: dict[str, np.ndarray], artists: np.ndarray,
                     songs: np.ndarray) -> dict[str, dict[str, float]]:
     """mix->mix, vocals->mix and vocals->vocals (those whose inputs exist)."""
-    pairs = {"mix->mix": ("mixture", "mixture"), "vocals->mix": ("vocals", "mixture"),
-             "vocals->vocals": ("vocals", "vocals")}
     return {name: retrieval_metrics(tracks[q], tracks[c], artists, songs)
-            for name, (q, c) in pairs.items() if q in tracks and c in tracks}
+            for name, (q, c) in DIRECTIONS.items() if q in tracks and c in tracks}
