@@ -104,8 +104,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
     if args.write:
-        gates = quality.read_gates(args.write)
-        gates[fingerprint] = {k: report[k] for k in ("catalog", "cpu", "measured", "backends")}
+        record = {k: report[k] for k in ("catalog", "cpu", "measured", "backends")}
+        gates = quality.with_record(quality.read_gates(args.write), fingerprint, record)
         atomic_write_text(args.write, json.dumps(gates, indent=1) + "\n")
 
 

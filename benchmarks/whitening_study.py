@@ -15,6 +15,7 @@ through the real path (`cvsm whiten` + `cvsm evaluate`, docs/results.md).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,29 +43,40 @@ def reference(checkpoint: Path, manifests: list[Path]) -> np.ndarray:
     return reference_chunks(corpus, checkpoint_system(checkpoint, "cpu", embedding="backbone"))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_args(doc: str) -> argparse.Namespace:
+    """The arguments of a back-end study: a model, its training manifests, tracks.npz files."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("vectors", type=Path, nargs="+", help="tracks.npz of `cvsm evaluate`")
-    args = ap.parse_args()
     torch.set_num_threads(1)
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = study_args(__doc__)
     ref = reference(args.checkpoint, args.data)
     heads = {(power, k): fit_whitening(ref, k, power) for power in POWERS for k in DIMS}
     mean = ref.mean(axis=0)
     print(f"{len(ref)} reference chunks; mAP mix->mix / vocals->mix / vocals->vocals")
-    for path in args.vectors:
+    cells = {"raw": lambda x: x, "centred": lambda x: x - mean}
+    for (power, k), head in heads.items():
+        w, b = (head[f"{WHITEN}_head.{part}"].numpy() for part in ("weight", "bias"))
+        cells[f"power {power} dims {k}"] = lambda x, w=w, b=b: x @ w.T + b
+    score_transforms(args.vectors, cells)
+
+
+def score_transforms(vectors: list[Path], cells: dict[str, Callable[[np.ndarray], np.ndarray]],
+                     width: int = 22) -> None:
+    """Print mAP in the three directions for each transform of each tracks.npz."""
+    for path in vectors:
         with np.load(path) as z:
             v = dict(z)
-        cells = {"raw": lambda x: x, "centred": lambda x: x - mean}
-        for (power, k), head in heads.items():
-            w, b = (head[f"{WHITEN}_head.{part}"].numpy() for part in ("weight", "bias"))
-            cells[f"power {power} dims {k}"] = lambda x, w=w, b=b: x @ w.T + b
         for name, fn in cells.items():
             res = retrieval_suite({s: l2_normalise(fn(v[s])) for s in ("mixture", "vocals")},
                                   v["artists"], v["songs"])
-            print(f"{path.parent.name:12s} {name:22s} "
-                  + " / ".join(f"{r['map']:.3f}" for r in res.values()), flush=True)
+            print(f"{path.parent.name:12s} {name:{width}s} "
+                  + " / ".join(f"{r['map']:.4f}" for r in res.values()), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ product. Eval mode, no autograd, denormals flushed: the same input gives the sam
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from model.inference import backends, quality, selection
 from model.inference.backends import Runner
 from model.inference.device import resolve_device
 from model.inference.gate import VocalGate
+
+log = logging.getLogger("cvsm.model")
 
 
 @dataclass
@@ -111,18 +114,26 @@ class Embedder:
                      gates: Path | None = None) -> Embedder:
         """Switch the backbone to `backend` (backends.BACKENDS). "auto": torch on an
         accelerator; on a CPU the fastest runtime measured on this machine among the exact ones
-        and the approximate ones whose quality gate passed for this model (`gates`, default
-        `fast-paths.json` beside `checkpoint`), the choice cached in `cache_dir` (or beside a
-        writable checkpoint). ONNX graphs are exported once and cached beside `checkpoint` (or
-        in `cache_dir`), keyed by the model fingerprint. An approximate path without a passing
-        gate marks the fingerprint (quality.py)."""
+        and the approximate ones whose quality gate passed for this model on this CPU (`gates`,
+        default `fast-paths.json` beside `checkpoint`), the choice cached in `cache_dir` (or
+        beside a writable checkpoint). ONNX graphs are exported once and cached beside
+        `checkpoint` (or in `cache_dir`), keyed by the model fingerprint. An approximate path
+        without a passing gate marks the fingerprint (quality.py)."""
         backends.check_backend(backend, self.device)
         if backend == "onnx-int8" and self.model.arch != DEFAULT_ARCH:
             raise ValueError(f"onnx-int8 is calibrated for the {DEFAULT_ARCH} front end; "
                              f"this model is {self.model.arch!r}: choose another backend")
         parts = self.fingerprint.split("+")
         model_fp, gate_marks = parts[0], [p for p in parts[1:] if p.startswith("g")]
-        gated = quality.passed(gates or quality.gates_path(checkpoint), model_fp)
+        gates = gates or quality.gates_path(checkpoint)
+        cpu = selection.cpu_signature()
+        gated = quality.passed(gates, model_fp, cpu)
+        if backend == "auto" and self.device.type == "cpu" and not gated:
+            elsewhere = quality.gated_elsewhere(gates, model_fp, cpu)
+            if elsewhere:
+                log.info("approximate paths passed their quality gate on %s, not on this CPU "
+                         "(%s): left out of auto; benchmarks/fast_paths.py --write gates them "
+                         "here", ", ".join(elsewhere), cpu)
 
         def build(name: str) -> Runner | None:
             return backends.build_runner(name, self.model.backbone, model_fp, checkpoint,

@@ -9,6 +9,11 @@ model; `auto` (model/inference/selection.py) considers an approximate path only 
 whose record says it passed, and such a path keeps the model's fingerprint, so an index built on
 one machine keeps serving on another that picks a different path. Forced on a model without a
 passing record, an approximate path marks the fingerprint (`+int8s`, `+bf16`) instead.
+
+A record holds for the CPU it was measured on only: bf16 and int8 kernels differ between CPUs
+(AMX, AVX512-BF16, VNNI, or fp32 emulation), and so do their roundings, so a gate measured on
+one machine says nothing certain about another. A file keeps one record per model and CPU;
+on a CPU without one, the approximate paths are left out of `auto` (run the benchmark there).
 """
 
 from __future__ import annotations
@@ -62,17 +67,38 @@ def gates_path(checkpoint: Path | None) -> Path | None:
     return None if checkpoint is None else Path(checkpoint).parent / GATES_FILE
 
 
-def read_gates(path: Path | None) -> dict:
-    """All records in a gates file ({} when there is none or it is unreadable)."""
+def read_gates(path: Path | None) -> dict[str, list[dict]]:
+    """All records in a gates file, as {fingerprint: [record per CPU]} ({} when there is none
+    or it is unreadable). Files written before records were kept per CPU hold one record per
+    fingerprint; it reads as a list of one."""
     if path is None or not Path(path).is_file():
         return {}
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
+    return {fp: value if isinstance(value, list) else [value] for fp, value in data.items()}
 
 
-def passed(path: Path | None, fingerprint: str) -> frozenset[str]:
-    """The approximate backends whose gate passed for this model."""
-    records = read_gates(path).get(fingerprint, {}).get("backends", {})
-    return frozenset(name for name, rec in records.items() if rec.get("passed"))
+def with_record(gates: dict[str, list[dict]], fingerprint: str,
+                record: dict) -> dict[str, list[dict]]:
+    """`gates` with `record` (which names its "cpu") replacing that model's record of the same
+    CPU; records of other CPUs stay."""
+    kept = [r for r in gates.get(fingerprint, []) if r.get("cpu") != record.get("cpu")]
+    return {**gates, fingerprint: [*kept, record]}
+
+
+def passed(path: Path | None, fingerprint: str, cpu: str) -> frozenset[str]:
+    """The approximate backends whose gate passed for this model on this CPU (`cpu`:
+    selection.cpu_signature()); a record from another CPU does not count."""
+    records = [r for r in read_gates(path).get(fingerprint, []) if r.get("cpu") == cpu]
+    return frozenset(name for r in records for name, rec in r.get("backends", {}).items()
+                     if rec.get("passed"))
+
+
+def gated_elsewhere(path: Path | None, fingerprint: str, cpu: str) -> list[str]:
+    """The CPUs (other than `cpu`) on which some approximate path passed for this model: what
+    a log line names when `auto` leaves such a path out here."""
+    return [r.get("cpu", "unknown CPU") for r in read_gates(path).get(fingerprint, [])
+            if r.get("cpu") != cpu and any(rec.get("passed")
+                                           for rec in r.get("backends", {}).values())]

@@ -96,8 +96,9 @@ def test_openvino_leaves_the_callers_signal_stack_alone(model_dir: Path) -> None
 
 def test_bf16_is_marked_unless_its_gate_passed(model_dir: Path, tmp_path: Path,
                                                pair: tuple[Embedder, Embedder]) -> None:
-    """Ungated, bf16 vectors get their own catalog; once a gate record says the path kept
-    retrieval for this model, they share the fp32 fingerprint and `auto` may pick them."""
+    """Ungated, bf16 vectors get their own catalog; once a gate record measured on this CPU
+    says the path kept retrieval for this model, they share the fp32 fingerprint and `auto`
+    may pick them. A record from another CPU does not count (its kernels round differently)."""
     pytest.importorskip("openvino")
     ref, _ = pair
     bf16 = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino-bf16")
@@ -110,11 +111,23 @@ def test_bf16_is_marked_unless_its_gate_passed(model_dir: Path, tmp_path: Path,
                             labels, songs)["passed"]
     record = quality.gate(vectors, bf16.embed_many(catalog()), labels, songs)
     gates = tmp_path / quality.GATES_FILE
-    gates.write_text(json.dumps({ref.fingerprint: {"backends": {"openvino-bf16": record}}}))
+    here = selection.cpu_signature()
+    elsewhere = {"cpu": "Other CPU [000000000000]", "backends": {"openvino-bf16": record}}
+    gates.write_text(json.dumps({ref.fingerprint: elsewhere}))  # the one-record file format
+    assert quality.passed(gates, ref.fingerprint, here) == frozenset()
+    assert quality.gated_elsewhere(gates, ref.fingerprint, here) == [elsewhere["cpu"]]
+    moved = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino-bf16",
+                                     gates=gates)
+    assert moved.fingerprint == ref.fingerprint + "+bf16"  # gated on another CPU only
+    mine = {"cpu": here, "backends": {"openvino-bf16": record}}
+    both = quality.with_record(quality.read_gates(gates), ref.fingerprint, mine)
+    gates.write_text(json.dumps(quality.with_record(both, ref.fingerprint, mine)))
+    assert [r["cpu"] for r in quality.read_gates(gates)[ref.fingerprint]] == [
+        elsewhere["cpu"], here]  # one record per CPU, re-measuring replaces it
     again = Embedder.from_checkpoint(model_dir / "init.pt", "cpu", backend="openvino-bf16",
                                      gates=gates)
     assert again.fingerprint == ref.fingerprint and record["passed"]
-    assert "openvino-bf16" in selection.candidates(quality.passed(gates, ref.fingerprint))
+    assert "openvino-bf16" in selection.candidates(quality.passed(gates, ref.fingerprint, here))
 
 
 def test_onnx_matches_reference(pair: tuple[Embedder, Embedder]) -> None:

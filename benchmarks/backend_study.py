@@ -1,0 +1,100 @@
+"""Which linear back end after the backbone? PCA whitening (what `cvsm whiten` ships) against
+back ends that also use the training singers' labels: within-class covariance normalisation
+(WCCN) and LDA, the classic speaker-verification back ends.
+
+Why labels may help: PCA evens out every direction in which chunks vary, including those in
+which one singer's chunks vary (the band behind them, the song, the pitch). WCCN shrinks
+precisely the directions in which a heard singer's mixtures and vocals differ from each other,
+so accompaniment counts less. The reference is each model's own training voices (mixtures and
+vocals); the test vectors are `cvsm evaluate`'s pooled track vectors (tracks.npz, plain
+backbone), as in benchmarks/whitening_study.py.
+
+    python benchmarks/backend_study.py --checkpoint runs/long/A1/last.pt \\
+        --data MIR1K_DEV/clips.csv --data VOICES/clips.csv runs/eval/long_A1/tracks.npz
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from whitening_study import (  # run as a script: benchmarks/ is on the path
+    score_transforms,
+    study_args,
+)
+
+from model import checkpoint as ckpt_io
+from model.evaluation.data import load_corpus
+from model.evaluation.extract import extract
+from model.evaluation.systems import checkpoint_system
+from model.whitening import WHITEN, fit_whitening
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def labelled_reference(checkpoint: Path, manifests: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Sung chunk vectors of the model's training singers (mixtures, and vocals where a row
+    has separate ones) and each chunk's singer."""
+    heard = ckpt_io.load(checkpoint)["train_artists"]
+    corpus = []
+    for manifest in manifests:
+        try:
+            corpus += load_corpus(manifest, heard)
+        except ValueError:
+            pass
+    system = checkpoint_system(checkpoint, "cpu", embedding="backbone")
+    stems = [t for t in corpus if t.vocals is not None and not np.array_equal(t.vocals, t.mixture)]
+    xs, ys = [], []
+    for tracks, source in ((corpus, "mixture"), (stems, "vocals")):
+        for c, t in zip(extract(tracks, system, source).chunks, tracks, strict=True):
+            xs.append(c[t.voiced])
+            ys += [t.artist] * int(t.voiced.sum())
+    return np.concatenate(xs), np.asarray(ys)
+
+
+def wccn(x: np.ndarray, y: np.ndarray, dims: int, power: float, pca_power: float,
+         shrink: float) -> Transform:
+    """PCA to `dims` (variance**pca_power evened out), then the within-singer covariance in
+    that space raised to -power (shrunk towards its mean eigenvalue by `shrink`)."""
+    head = fit_whitening(x, dims, pca_power)
+    w, b = (head[f"{WHITEN}_head.{p}"].numpy().astype(np.float64) for p in ("weight", "bias"))
+    z = x @ w.T + b
+    means = {s: z[y == s].mean(axis=0) for s in np.unique(y)}
+    within = z - np.stack([means[s] for s in y])
+    cov = within.T @ within / len(z)
+    cov = (1 - shrink) * cov + shrink * np.trace(cov) / len(cov) * np.eye(len(cov))
+    vals, vecs = np.linalg.eigh(cov)
+    m = vecs @ np.diag(vals ** -power) @ vecs.T
+    return lambda v: (v @ w.T + b) @ m
+
+
+def lda(x: np.ndarray, y: np.ndarray) -> Transform:
+    model = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(x, y)
+    return model.transform
+
+
+def pca(x: np.ndarray, dims: int, power: float) -> Transform:
+    head = fit_whitening(x, dims, power)
+    w, b = (head[f"{WHITEN}_head.{p}"].numpy() for p in ("weight", "bias"))
+    return lambda v: v @ w.T + b
+
+
+def main() -> None:
+    args = study_args(__doc__)
+    x, y = labelled_reference(args.checkpoint, args.data)
+    cells: dict[str, Transform] = {"none": lambda v: v,
+                                   "pca power 0.25, 128 d (shipped)": pca(x, 128, 0.25)}
+    for power in (0.25, 0.5):
+        for shrink in (0.1, 0.5):
+            for pca_power in (0.0, 0.25):
+                cells[f"wccn {power} shrink {shrink} after pca {pca_power}"] = wccn(
+                    x, y, 128, power, pca_power, shrink)
+    cells["lda (shrinkage auto)"] = lda(x, y)
+    print(f"{len(x)} reference chunks of {len(set(y))} singers; "
+          "mAP mix->mix / vocals->mix / vocals->vocals")
+    score_transforms(args.vectors, cells, width=40)
+
+if __name__ == "__main__":
+    main()
