@@ -10,7 +10,7 @@ vocals); the test vectors are `cvsm evaluate`'s pooled track vectors (tracks.npz
 backbone), as in benchmarks/whitening_study.py.
 
     python benchmarks/backend_study.py --checkpoint runs/long/A1/last.pt \\
-        --data MIR1K_DEV/clips.csv --data VOICES/clips.csv runs/eval/long_A1/tracks.npz
+        --data MIR1K_DEV/clips.csv --data VOICES/clips.csv runs/eval/long1_A/last/tracks.npz
 """
 
 from __future__ import annotations

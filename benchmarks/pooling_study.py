@@ -5,7 +5,7 @@ whitening head the chunks no longer have unit length, so a few far-out chunks ca
 mean; Resemblyzer's `embed_utterance` instead averages unit partial embeddings. This study
 embeds a fold's chunks once through a model file and scores each pooling on the same vectors.
 
-    python benchmarks/pooling_study.py --checkpoint runs/white/long_A.pt \\
+    python benchmarks/pooling_study.py --checkpoint runs/white/long1_A.pt \\
         --data MIR1K_DEV/clips.csv --fold A
 """
 
