@@ -16,42 +16,14 @@ backbone), as in benchmarks/whitening_study.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from whitening_study import (  # run as a script: benchmarks/ is on the path
-    score_transforms,
-    study_args,
-)
+from whitening_study import reference, score_transforms, study_args  # benchmarks/ on path
 
-from model import checkpoint as ckpt_io
-from model.evaluation.data import load_corpus
-from model.evaluation.extract import extract
-from model.evaluation.systems import checkpoint_system
 from model.whitening import WHITEN, fit_whitening
 
 Transform = Callable[[np.ndarray], np.ndarray]
-
-
-def labelled_reference(checkpoint: Path, manifests: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Sung chunk vectors of the model's training singers (mixtures, and vocals where a row
-    has separate ones) and each chunk's singer."""
-    heard = ckpt_io.load(checkpoint)["train_artists"]
-    corpus = []
-    for manifest in manifests:
-        try:
-            corpus += load_corpus(manifest, heard)
-        except ValueError:
-            pass
-    system = checkpoint_system(checkpoint, "cpu", embedding="backbone")
-    stems = [t for t in corpus if t.vocals is not None and not np.array_equal(t.vocals, t.mixture)]
-    xs, ys = [], []
-    for tracks, source in ((corpus, "mixture"), (stems, "vocals")):
-        for c, t in zip(extract(tracks, system, source).chunks, tracks, strict=True):
-            xs.append(c[t.voiced])
-            ys += [t.artist] * int(t.voiced.sum())
-    return np.concatenate(xs), np.asarray(ys)
 
 
 def wccn(x: np.ndarray, y: np.ndarray, dims: int, power: float, pca_power: float,
@@ -83,7 +55,7 @@ def pca(x: np.ndarray, dims: int, power: float) -> Transform:
 
 def main() -> None:
     args = study_args(__doc__)
-    x, y = labelled_reference(args.checkpoint, args.data)
+    x, y = reference(args.checkpoint, args.data)
     cells: dict[str, Transform] = {"none": lambda v: v,
                                    "pca power 0.25, 128 d (shipped)": pca(x, 128, 0.25)}
     for power in (0.25, 0.5):

@@ -26,13 +26,15 @@ from model.audio.signal import l2_normalise
 from model.evaluation.data import load_corpus
 from model.evaluation.retrieval import retrieval_suite
 from model.evaluation.systems import checkpoint_system
-from model.whitening import WHITEN, fit_whitening, reference_chunks
+from model.whitening import WHITEN, fit_whitening, labelled_reference_chunks
 
 POWERS = (0.0, 0.25, 0.5)
 DIMS = (32, 64, 128, 256)
 
 
-def reference(checkpoint: Path, manifests: list[Path]) -> np.ndarray:
+def reference(checkpoint: Path, manifests: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's training voices' sung chunks (as `cvsm whiten` takes them) and their
+    singers."""
     heard = ckpt_io.load(checkpoint)["train_artists"]
     corpus = []
     for manifest in manifests:
@@ -40,7 +42,8 @@ def reference(checkpoint: Path, manifests: list[Path]) -> np.ndarray:
             corpus += load_corpus(manifest, heard)
         except ValueError:  # no training singer in this manifest
             pass
-    return reference_chunks(corpus, checkpoint_system(checkpoint, "cpu", embedding="backbone"))
+    system = checkpoint_system(checkpoint, "cpu", embedding="backbone")
+    return labelled_reference_chunks(corpus, system)
 
 
 def study_args(doc: str) -> argparse.Namespace:
@@ -55,7 +58,7 @@ def study_args(doc: str) -> argparse.Namespace:
 
 def main() -> None:
     args = study_args(__doc__)
-    ref = reference(args.checkpoint, args.data)
+    ref, _ = reference(args.checkpoint, args.data)
     heads = {(power, k): fit_whitening(ref, k, power) for power in POWERS for k in DIMS}
     mean = ref.mean(axis=0)
     print(f"{len(ref)} reference chunks; mAP mix->mix / vocals->mix / vocals->vocals")

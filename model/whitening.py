@@ -58,13 +58,23 @@ def reference_chunks(corpus: list, system: object,
     """Backbone vectors of every sung 1 s chunk of the corpus's mixtures, and of its vocals
     where a row has separate ones (an a cappella row is its own mixture and counts once):
     the voices as a catalog and its queries hold them."""
+    return labelled_reference_chunks(corpus, system, progress)[0]
+
+
+def labelled_reference_chunks(corpus: list, system: object,
+                              progress: Callable[[Iterable], Iterable] = iter
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """`reference_chunks` and each chunk's singer (for back ends that use the labels,
+    benchmarks/backend_study.py)."""
     from model.evaluation.extract import extract
 
     stems = [t for t in corpus
              if t.vocals is not None and not np.array_equal(t.vocals, t.mixture)]
-    out = []
+    out, singers = [], []
     for tracks, source in ((corpus, "mixture"), (stems, "vocals")):
         if tracks:
             chunks = extract(tracks, system, source, progress).chunks
-            out += [c[t.voiced] for c, t in zip(chunks, tracks, strict=True)]
-    return np.concatenate(out)
+            for c, t in zip(chunks, tracks, strict=True):
+                out.append(c[t.voiced])
+                singers += [t.artist] * len(out[-1])
+    return np.concatenate(out), np.asarray(singers)
