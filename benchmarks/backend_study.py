@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from whitening_study import reference, score_transforms, study_args  # benchmarks/ on path
 
+from model.wccn import WCCN, fit_backend
 from model.whitening import WHITEN, fit_whitening
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -28,18 +29,10 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 def wccn(x: np.ndarray, y: np.ndarray, dims: int, power: float, pca_power: float,
          shrink: float) -> Transform:
-    """PCA to `dims` (variance**pca_power evened out), then the within-singer covariance in
-    that space raised to -power (shrunk towards its mean eigenvalue by `shrink`)."""
-    head = fit_whitening(x, dims, pca_power)
-    w, b = (head[f"{WHITEN}_head.{p}"].numpy().astype(np.float64) for p in ("weight", "bias"))
-    z = x @ w.T + b
-    means = {s: z[y == s].mean(axis=0) for s in np.unique(y)}
-    within = z - np.stack([means[s] for s in y])
-    cov = within.T @ within / len(z)
-    cov = (1 - shrink) * cov + shrink * np.trace(cov) / len(cov) * np.eye(len(cov))
-    vals, vecs = np.linalg.eigh(cov)
-    m = vecs @ np.diag(vals ** -power) @ vecs.T
-    return lambda v: (v @ w.T + b) @ m
+    """PCA to `dims` (variance**pca_power evened out), then WCCN (model/wccn.py)."""
+    head = fit_backend(x, y, dims, pca_power, WCCN(power, shrink))
+    w, b = (head[f"{WHITEN}_head.{p}"].numpy() for p in ("weight", "bias"))
+    return lambda v: v @ w.T + b
 
 
 def lda(x: np.ndarray, y: np.ndarray) -> Transform:

@@ -26,7 +26,7 @@ from model.audio.signal import l2_normalise
 from model.evaluation.data import load_corpus
 from model.evaluation.retrieval import retrieval_suite
 from model.evaluation.systems import checkpoint_system
-from model.whitening import WHITEN, fit_whitening, labelled_reference_chunks
+from model.whitening import WHITEN, fit_whitening, reference_set
 
 POWERS = (0.0, 0.25, 0.5)
 DIMS = (32, 64, 128, 256)
@@ -43,7 +43,8 @@ def reference(checkpoint: Path, manifests: list[Path]) -> tuple[np.ndarray, np.n
         except ValueError:  # no training singer in this manifest
             pass
     system = checkpoint_system(checkpoint, "cpu", embedding="backbone")
-    return labelled_reference_chunks(corpus, system)
+    ref = reference_set(corpus, system)
+    return ref.chunks, ref.singers
 
 
 def study_args(doc: str) -> argparse.Namespace:

@@ -17,6 +17,7 @@ fingerprint covers it, so an index built without it is refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,23 +59,39 @@ def reference_chunks(corpus: list, system: object,
     """Backbone vectors of every sung 1 s chunk of the corpus's mixtures, and of its vocals
     where a row has separate ones (an a cappella row is its own mixture and counts once):
     the voices as a catalog and its queries hold them."""
-    return labelled_reference_chunks(corpus, system, progress)[0]
+    return reference_set(corpus, system, progress).chunks
 
 
-def labelled_reference_chunks(corpus: list, system: object,
-                              progress: Callable[[Iterable], Iterable] = iter
-                              ) -> tuple[np.ndarray, np.ndarray]:
-    """`reference_chunks` and each chunk's singer (for back ends that use the labels,
-    benchmarks/backend_study.py)."""
+@dataclass
+class Reference:
+    """The reference chunks with what label-aware back ends need (model/wccn.py): each chunk's
+    singer, and which pooled track vector it belongs to, so that a back end can be scored the
+    way a catalog pools (mean of a track's sung chunks) on singers held out of its fit."""
+
+    chunks: np.ndarray   # (n, d) backbone vectors
+    singers: np.ndarray  # (n,) each chunk's singer
+    groups: np.ndarray   # (n,) index into `tracks`: the (track, input) a chunk came from
+    tracks: list[tuple[str, str, str, str]]  # (track_id, input, singer, song) per group
+
+
+def reference_set(corpus: list, system: object,
+                  progress: Callable[[Iterable], Iterable] = iter) -> Reference:
+    """`reference_chunks`, labelled."""
     from model.evaluation.extract import extract
 
     stems = [t for t in corpus
              if t.vocals is not None and not np.array_equal(t.vocals, t.mixture)]
-    out, singers = [], []
-    for tracks, source in ((corpus, "mixture"), (stems, "vocals")):
-        if tracks:
-            chunks = extract(tracks, system, source, progress).chunks
-            for c, t in zip(chunks, tracks, strict=True):
-                out.append(c[t.voiced])
-                singers += [t.artist] * len(out[-1])
-    return np.concatenate(out), np.asarray(singers)
+    out, singers, groups, tracks = [], [], [], []
+    for subset, source in ((corpus, "mixture"), (stems, "vocals")):
+        if not subset:
+            continue
+        chunks = extract(subset, system, source, progress).chunks
+        for c, t in zip(chunks, subset, strict=True):
+            sung = c[t.voiced]
+            if not len(sung):
+                continue
+            out.append(sung)
+            singers += [t.artist] * len(sung)
+            groups += [len(tracks)] * len(sung)
+            tracks.append((t.track_id, source, t.artist, t.song))
+    return Reference(np.concatenate(out), np.asarray(singers), np.asarray(groups), tracks)

@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.commands.checks import UserError, manifest_path
 from app.commands.options import SettingsHelpFormatter, add_device_option, settings_from
+
+if TYPE_CHECKING:
+    from model.wccn import WCCN, Choice
+    from model.whitening import Reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power", type=float, default=0.25,
                    help="each direction is divided by variance**power: 0.5 full whitening, "
                         "0 a centred projection (default 0.25)")
+    p.add_argument("--wccn", default="off", type=_wccn_option, metavar="auto|off|POWER:SHRINK",
+                   help="within-singer covariance normalisation after the PCA (model/wccn.py): "
+                        "'auto' chooses among plain PCA and a small grid by fitting on half of "
+                        "the training singers and scoring the other half; 'off' (default) is "
+                        "plain PCA; e.g. '0.25:0.5' forces one setting")
     p.add_argument("--out", type=Path, required=True, help="inference file to write (.pt)")
     add_device_option(p)
     p.set_defaults(handler=run)
+
+
+def _wccn_option(text: str) -> str | WCCN:
+    """argparse type: 'auto', 'off' or a WCCN setting POWER:SHRINK."""
+    from model.wccn import WCCN
+
+    if text in ("auto", "off"):
+        return text
+    try:
+        power, shrink = (float(x) for x in text.split(":"))
+        return WCCN(power, shrink)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected auto, off or POWER:SHRINK ({exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from model import checkpoint as ckpt_io
     from model.evaluation.data import load_corpus
     from model.evaluation.systems import checkpoint_system
-    from model.whitening import fit_whitening, reference_chunks, with_whitening
+    from model.wccn import fit_backend
+    from model.whitening import reference_set, with_whitening
 
     start = time.perf_counter()
     ckpt = ckpt_io.load(args.checkpoint)
@@ -57,19 +81,42 @@ def run(args: argparse.Namespace) -> int:
     if not corpus:
         raise UserError("no track of the model's training singers in --data")
     system = checkpoint_system(args.checkpoint, settings_from(args).device, embedding="backbone")
-    chunks = reference_chunks(corpus, system,
-                              progress=lambda xs: tqdm(xs, desc="embed", leave=False))
+    ref = reference_set(corpus, system, progress=lambda xs: tqdm(xs, desc="embed", leave=False))
     try:
-        head = fit_whitening(chunks, args.dims, args.power)
+        wccn, choice = _pick_wccn(args, ref)
+        head = fit_backend(ref.chunks, ref.singers, args.dims, args.power, wccn)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    singers = sorted({t.artist for t in corpus})
+    singers = sorted(set(ref.singers))
     about = {"dims": args.dims, "power": args.power, "singers": len(singers),
-             "tracks": len(corpus), "chunks": int(len(chunks)),
+             "tracks": len(corpus), "chunks": int(len(ref.chunks)),
+             "wccn": None if wccn is None else {"power": wccn.power, "shrink": wccn.shrink},
              "data": [str(m) for m in args.data], "base": str(args.checkpoint)}
+    if choice is not None:
+        about["wccn_choice"] = {"scores": choice.scores, "halves": choice.halves}
     fp = ckpt_io.export_inference(with_whitening(ckpt, head), args.out,
                                   extra={"train_artists": heard, "whitening": about})
-    print(f"whitened {args.checkpoint} to {args.dims} dims (power {args.power}) on "
-          f"{len(chunks)} sung chunks of {len(corpus)} tracks by {len(singers)} singers: "
+    print(f"whitened {args.checkpoint} to {args.dims} dims (power {args.power}, "
+          f"{wccn or 'no wccn'}) on "
+          f"{len(ref.chunks)} sung chunks of {len(corpus)} tracks by {len(singers)} singers: "
           f"model {fp}, wrote {args.out} in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _pick_wccn(args: argparse.Namespace, ref: Reference) -> tuple[WCCN | None, Choice | None]:
+    """The WCCN setting to fit: as given, or chosen on held-out training singers (printed)."""
+    from model.wccn import choose_wccn
+
+    if args.wccn == "off":
+        return None, None
+    if args.wccn != "auto":
+        return args.wccn, None
+    choice = choose_wccn(ref, args.dims, args.power)
+    print(f"WCCN choice, fitted on one half of the training singers and scored on the other "
+          f"({len(choice.halves[0])}/{len(choice.halves[1])} singers, both ways); mAP "
+          "mix->mix / vocals->mix / vocals->vocals, mean:")
+    for name, s in choice.scores.items():
+        print(f"  {name:16s} {s['mix->mix']:.4f} / {s['vocals->mix']:.4f} / "
+              f"{s['vocals->vocals']:.4f}  {s['mean']:.4f}")
+    print(f"chosen: {choice.best or 'pca only'}")
+    return choice.best, choice

@@ -12,8 +12,6 @@ from sklearn.decomposition import PCA
 from app.cli import main
 from model import checkpoint as ckpt_io
 from model.audio.signal import chunk, l2_normalise
-from model.data.manifest import read_manifest
-from model.encoder import CVSMModel
 from model.whitening import WHITEN, fit_whitening
 
 
@@ -37,18 +35,6 @@ def test_head_is_pca_whitening_at_power_half_and_a_centred_projection_at_zero() 
         fit_whitening(x, 13)
     with pytest.raises(ValueError, match="power"):
         fit_whitening(x, 6, power=1.0)
-
-
-@pytest.fixture
-def lstm_checkpoint(synth_manifest, tmp_path):
-    """A seeded voice-LSTM with a 0.5 s context, recorded as trained on 3 of the 4 singers."""
-    torch.manual_seed(3)
-    singers = sorted({t.artist for t in read_manifest(synth_manifest)})
-    path = tmp_path / "lstm.pt"
-    ckpt_io.export_inference({"model": CVSMModel(arch="voice-lstm").state_dict(),
-                              "config": {"arch": "voice-lstm", "context_s": 0.5}}, path,
-                             extra={"train_artists": singers[:3]})
-    return path, singers
 
 
 def test_whiten_command_serves_a_head_fitted_on_heard_singers(synth_manifest, lstm_checkpoint,
