@@ -79,12 +79,17 @@ def _wccn_matrix(z: np.ndarray, singers: np.ndarray, wccn: WCCN) -> np.ndarray:
     return vecs @ np.diag(np.maximum(vals, 1e-12) ** -wccn.power) @ vecs.T
 
 
+#: Fewest singers per half for `choose_wccn` to weigh WCCN at all.
+MIN_HALF = 3
+
+
 @dataclass
 class Choice:
     """What `choose_wccn` found: the winner and every candidate's held-out scores."""
 
     best: WCCN | None
-    scores: dict[str, dict[str, float]]  # candidate -> direction (and "mean") -> mAP
+    scores: dict[str, dict[str, float]]  # candidate -> direction (and "mean") -> mAP; {}: too
+    #                                      few singers to choose
     halves: tuple[list[str], list[str]]
 
 
@@ -125,10 +130,14 @@ def held_out_map(ref: Reference, fit: list[str], test: list[str], dims: int, pow
 
 def choose_wccn(ref: Reference, dims: int, power: float = 0.25,
                 candidates: tuple[WCCN | None, ...] = CANDIDATES, seed: int = 0) -> Choice:
-    """The candidate with the best mean held-out mAP over both directions of the two-half split
-    (fit on one half, score the other, and back). Plain PCA wins ties: it needs no labels."""
+    """The candidate with the best mean held-out mAP over every direction of the two-half split
+    (fit on one half, score the other, and back). Plain PCA wins ties, as it needs no labels,
+    and is kept without scoring when a half holds fewer than `MIN_HALF` singers (no retrieval
+    to score on, no within-singer covariance to fit)."""
     halves = split_singers(ref, seed)
     scores: dict[str, dict[str, float]] = {}
+    if min(len(h) for h in halves) < MIN_HALF:
+        return Choice(None, scores, halves)
     for cand in candidates:
         runs = [held_out_map(ref, fit, test, dims, power, cand)
                 for fit, test in (halves, halves[::-1])]

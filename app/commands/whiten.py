@@ -32,11 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power", type=float, default=0.25,
                    help="each direction is divided by variance**power: 0.5 full whitening, "
                         "0 a centred projection (default 0.25)")
-    p.add_argument("--wccn", default="off", type=_wccn_option, metavar="auto|off|POWER:SHRINK",
+    p.add_argument("--wccn", default="auto", type=_wccn_option, metavar="auto|off|POWER:SHRINK",
                    help="within-singer covariance normalisation after the PCA (model/wccn.py): "
-                        "'auto' chooses among plain PCA and a small grid by fitting on half of "
-                        "the training singers and scoring the other half; 'off' (default) is "
-                        "plain PCA; e.g. '0.25:0.5' forces one setting")
+                        "'auto' (default) chooses among plain PCA and a small grid by fitting "
+                        "on half of the training singers and scoring the other half (plain "
+                        "PCA if a half has under 3 singers); 'off' is plain PCA; e.g. "
+                        "'0.25:0.5' forces one setting")
     p.add_argument("--out", type=Path, required=True, help="inference file to write (.pt)")
     add_device_option(p)
     p.set_defaults(handler=run)
@@ -112,6 +113,10 @@ def _pick_wccn(args: argparse.Namespace, ref: Reference) -> tuple[WCCN | None, C
     if args.wccn != "auto":
         return args.wccn, None
     choice = choose_wccn(ref, args.dims, args.power)
+    if not choice.scores:
+        print(f"WCCN not weighed: {len(set(ref.singers))} training singers are too few to "
+              "hold half of them out; plain PCA")
+        return None, choice
     print(f"WCCN choice, fitted on one half of the training singers and scored on the other "
           f"({len(choice.halves[0])}/{len(choice.halves[1])} singers, both ways); mAP "
           "mix->mix / vocals->mix / vocals->vocals, mean:")

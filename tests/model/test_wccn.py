@@ -72,6 +72,8 @@ def test_choice_is_made_on_held_out_singers_and_prefers_wccn_only_where_it_helps
                                               "mean"}
     # a candidate that only rescales scores exactly as plain PCA: the tie goes to PCA, which
     # needs no labels
+    few = choose_wccn(_reference(singers=5), dims=8)  # halves of 3 and 2 singers
+    assert few.best is None and few.scores == {}
     tie = choose_wccn(ref, dims=8, candidates=(WCCN(0.25, 1.0), None))
     assert tie.best is None
     assert tie.scores["pca only"] == pytest.approx(tie.scores["wccn 0.25:1"])
@@ -88,10 +90,11 @@ def test_whiten_command_fits_and_records_the_wccn_setting(synth_manifest, lstm_c
     data = ckpt_io.load(out)
     assert data["whitening"]["wccn"] == {"power": 0.25, "shrink": 0.5}
     assert data["model"][f"{WHITEN}_head.weight"].shape[0] == 16
-    plain = tmp_path / "plain.pt"
+    plain = tmp_path / "plain.pt"  # auto by default: 3 heard singers cannot be halved
     assert main(["whiten", "--checkpoint", str(base), "--data", str(synth_manifest),
                  "--dims", "16", "--out", str(plain), "--device", "cpu"]) == 0
-    assert ckpt_io.load(plain)["whitening"]["wccn"] is None  # off by default
+    assert "3 training singers are too few" in capsys.readouterr().out
+    assert ckpt_io.load(plain)["whitening"]["wccn"] is None
     assert ckpt_io.load(plain)["fingerprint"] != data["fingerprint"]
     with pytest.raises(SystemExit) as bad:
         main(["whiten", "--checkpoint", str(base), "--data", str(synth_manifest),
