@@ -89,7 +89,7 @@ class Choice:
 
     best: WCCN | None
     scores: dict[str, dict[str, float]]  # candidate -> direction (and "mean") -> mAP; {}: too
-    #                                      few singers to choose
+    #                                      few singers or chunks to choose
     halves: tuple[list[str], list[str]]
 
 
@@ -133,10 +133,11 @@ def choose_wccn(ref: Reference, dims: int, power: float = 0.25,
     """The candidate with the best mean held-out mAP over every direction of the two-half split
     (fit on one half, score the other, and back). Plain PCA wins ties, as it needs no labels,
     and is kept without scoring when a half holds fewer than `MIN_HALF` singers (no retrieval
-    to score on, no within-singer covariance to fit)."""
+    to score on, no within-singer covariance to fit) or no more chunks than `dims`."""
     halves = split_singers(ref, seed)
     scores: dict[str, dict[str, float]] = {}
-    if min(len(h) for h in halves) < MIN_HALF:
+    if min(len(h) for h in halves) < MIN_HALF or min(
+            np.isin(ref.singers, h).sum() for h in halves) <= dims:
         return Choice(None, scores, halves)
     for cand in candidates:
         runs = [held_out_map(ref, fit, test, dims, power, cand)

@@ -114,8 +114,8 @@ def _pick_wccn(args: argparse.Namespace, ref: Reference) -> tuple[WCCN | None, C
         return args.wccn, None
     choice = choose_wccn(ref, args.dims, args.power)
     if not choice.scores:
-        print(f"WCCN not weighed: {len(set(ref.singers))} training singers are too few to "
-              "hold half of them out; plain PCA")
+        print(f"WCCN not weighed: {len(set(ref.singers))} training singers "
+              f"({len(ref.chunks)} chunks) are too few to hold half of them out; plain PCA")
         return None, choice
     print(f"WCCN choice, fitted on one half of the training singers and scored on the other "
           f"({len(choice.halves[0])}/{len(choice.halves[1])} singers, both ways); mAP "
