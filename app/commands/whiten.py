@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _pick_wccn(args: argparse.Namespace, ref: Reference) -> tuple[WCCN | None, Choice | None]:
     """The WCCN setting to fit: as given, or chosen on held-out training singers (printed)."""
-    from model.wccn import choose_wccn
+    from model.wccn import SPLITS, choose_wccn
 
     if args.wccn == "off":
         return None, None
@@ -118,8 +118,8 @@ def _pick_wccn(args: argparse.Namespace, ref: Reference) -> tuple[WCCN | None, C
               f"({len(ref.chunks)} chunks) are too few to hold half of them out; plain PCA")
         return None, choice
     print(f"WCCN choice, fitted on one half of the training singers and scored on the other "
-          f"({len(choice.halves[0])}/{len(choice.halves[1])} singers, both ways); mAP "
-          "mix->mix / vocals->mix / vocals->vocals, mean:")
+          f"({len(choice.halves[0])}/{len(choice.halves[1])} singers, both ways, mean of "
+          f"{SPLITS} random halvings); mAP mix->mix / vocals->mix / vocals->vocals, mean:")
     for name, s in choice.scores.items():
         print(f"  {name:16s} {s['mix->mix']:.4f} / {s['vocals->mix']:.4f} / "
               f"{s['vocals->vocals']:.4f}  {s['mean']:.4f}")
