@@ -35,9 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wccn", default="auto", type=_wccn_option, metavar="auto|off|POWER:SHRINK",
                    help="within-singer covariance normalisation after the PCA (model/wccn.py): "
                         "'auto' (default) chooses among plain PCA and a small grid by fitting "
-                        "on half of the training singers and scoring the other half (plain "
-                        "PCA if a half has under 3 singers); 'off' is plain PCA; e.g. "
-                        "'0.25:0.5' forces one setting")
+                        "on half of the training singers and scoring the other half, over four "
+                        "random halvings (plain PCA if a half has under 3 singers); 'off' is "
+                        "plain PCA; e.g. '0.25:0.5' forces one setting")
     p.add_argument("--out", type=Path, required=True, help="inference file to write (.pt)")
     add_device_option(p)
     p.set_defaults(handler=run)
