@@ -107,19 +107,27 @@ def split_singers(ref: Reference, seed: int = 0) -> tuple[list[str], list[str]]:
     return sorted(halves[0]), sorted(halves[1])
 
 
-def held_out_map(ref: Reference, fit: list[str], test: list[str], dims: int, power: float,
-                 wccn: WCCN | None) -> dict[str, float]:
+def track_means(ref: Reference) -> np.ndarray:
+    """(groups, d) mean backbone vector of each (track, input): computed once, since the head
+    is affine and the mean of transformed chunks is the transformed mean."""
+    sums = np.zeros((len(ref.tracks), ref.chunks.shape[1]))
+    np.add.at(sums, ref.groups, ref.chunks)
+    return sums / np.bincount(ref.groups, minlength=len(ref.tracks))[:, None]
+
+
+def held_out_map(ref: Reference, means: np.ndarray, fit: list[str], test: list[str], dims: int,
+                 power: float, wccn: WCCN | None) -> dict[str, float]:
     """mAP in every direction on the `test` singers' tracks of a back end fitted on the chunks
-    of the `fit` singers; each track vector is the mean of its sung chunks, as served."""
+    of the `fit` singers; each track vector is the mean of its sung chunks (`means`, from
+    `track_means`), as served."""
     rows = np.isin(ref.singers, fit)
     head = fit_backend(ref.chunks[rows], ref.singers[rows], dims, power, wccn)
     w, b = (head[f"{WHITEN}_head.{p}"].numpy() for p in ("weight", "bias"))
-    vectors = {g: ref.chunks[ref.groups == g].mean(axis=0) @ w.T + b
-               for g, (_, _, singer, _) in enumerate(ref.tracks) if singer in test}
     by_track: dict[str, dict[str, object]] = {}
-    for g, vec in vectors.items():
-        track_id, source, singer, song = ref.tracks[g]
-        by_track.setdefault(track_id, {"singer": singer, "song": song})[source] = vec
+    for g, (track_id, source, singer, song) in enumerate(ref.tracks):
+        if singer in test:
+            by_track.setdefault(track_id, {"singer": singer, "song": song})[source] = (
+                means[g] @ w.T + b)
     ids = sorted(by_track)
     mix = np.stack([by_track[i]["mixture"] for i in ids])
     voc = np.stack([by_track[i].get("vocals", by_track[i]["mixture"]) for i in ids])
@@ -144,8 +152,9 @@ def choose_wccn(ref: Reference, dims: int, power: float = 0.25,
     if any(min(len(h) for h in halves) < MIN_HALF
            or min(np.isin(ref.singers, h).sum() for h in halves) <= dims for halves in halvings):
         return Choice(None, scores, halvings[0])
+    means = track_means(ref)
     for cand in candidates:
-        runs = [held_out_map(ref, fit, test, dims, power, cand)
+        runs = [held_out_map(ref, means, fit, test, dims, power, cand)
                 for halves in halvings for fit, test in (halves, halves[::-1])]
         scores[str(cand or "pca only")] = {k: float(np.mean([r[k] for r in runs]))
                                            for k in runs[0]}
