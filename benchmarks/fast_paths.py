@@ -4,13 +4,13 @@
         --write model/weights/fast-paths.json
 
 1. Backbone paths. Every MIR-1K dev mixture (vocals + accompaniment, 746 tracks, 16 kHz) is
-   embedded by the bundled model through the plain PyTorch path (the reference) and through
-   each fast path: ONNX Runtime fp32 and OpenVINO fp32 (exact), OpenVINO bf16 and ONNX Runtime
-   static int8 (approximate). Per path: cosine to the reference per track, the overlap of each
-   track's top-10 neighbours (itself excluded), mix -> mix mAP (same singer, other songs; the
-   bundled model heard these singers, so only differences between rows mean anything) and the
-   verdict of model/inference/quality.py (overlap >= 0.95, mAP not lower). `--write` records
-   the verdicts where `auto` reads them.
+   embedded by the bundled model (or `--checkpoint`) through the plain PyTorch path (the
+   reference) and through each fast path: ONNX Runtime fp32 and OpenVINO fp32 (exact), OpenVINO
+   bf16 and ONNX Runtime static int8 (approximate). Per path: cosine to the reference per
+   track, the overlap of each track's top-10 neighbours (itself excluded), mix -> mix mAP (same
+   singer, other songs; the bundled model heard these singers, so only differences between rows
+   mean anything) and the verdict of model/inference/quality.py (overlap >= 0.95, mAP not
+   lower). `--write` records the verdicts where `auto` reads them.
 2. Decoder. Each mixture encoded as a 44.1 kHz stereo 128 kbit/s MP3 is decoded by the earlier
    path (FFmpeg + libswresample) and by today's (libsndfile + libswresample), both embedded by the
    reference: cosine per track, and how many tracks keep exactly the same top-10.
@@ -78,10 +78,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data/mir1k-dev"))
     p.add_argument("--out", type=Path)
     p.add_argument("--write", type=Path, help="gates file to record the verdicts in")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="model to gate (default: the bundled one)")
     args = p.parse_args()
     torch.set_num_threads(2)
     waves, artists, songs = mixtures(args.data)
-    ckpt = default_checkpoint()
+    ckpt = args.checkpoint or default_checkpoint()
     reference = Embedder.from_checkpoint(ckpt, "cpu", backend="torch")
     ref = embed_all(reference, waves, "torch")
     records = {}

@@ -20,6 +20,7 @@ import torch
 
 from model.audio.signal import SAMPLE_RATE, l2_normalise, normalise_blocks
 from model.audio.voice_mel import VoiceMel
+from model.checkpoint import frame_pool_of
 from model.evaluation.data import load_corpus
 from model.evaluation.folds import fold_singers
 from model.evaluation.run import EvalConfig, score_system
@@ -83,9 +84,10 @@ class Windowed:
 
 
 def backbone_from(ck: str) -> VoiceBackbone:
-    bb = VoiceBackbone()
-    state = (pretrained_backbone_state() if ck == "teacher"
-             else torch.load(ck, map_location="cpu", weights_only=False)["model"])
+    data = ({"model": pretrained_backbone_state()} if ck == "teacher"
+            else torch.load(ck, map_location="cpu", weights_only=False))
+    bb = VoiceBackbone(frame_pool_of(data.get("config", {})))
+    state = data["model"]
     bb.load_state_dict({k[len("backbone."):]: v.float() for k, v in state.items()
                         if k.startswith("backbone.")})
     return bb.eval()

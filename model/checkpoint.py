@@ -62,13 +62,21 @@ def context_samples(config: dict[str, Any]) -> int:
     return int(round(float(config.get("context_s", 0.0) or 0.0) * SAMPLE_RATE))
 
 
-def fingerprint(state: dict[str, torch.Tensor], context: int = 0) -> str:
+def frame_pool_of(config: dict[str, Any]) -> int:
+    """Mel frames per LSTM step (TrainConfig.frame_pool); 1 for older files."""
+    return int(config.get("frame_pool", 1) or 1)
+
+
+def fingerprint(state: dict[str, torch.Tensor], context: int = 0, frame_pool: int = 1) -> str:
     """Stable 16-hex-digit hash of the backbone weights, cast to float16 so that an export
-    and the checkpoint it came from name the same model. A context (samples per side) changes
-    every vector, so it is hashed too; without one the hash is what it always was."""
+    and the checkpoint it came from name the same model. A context (samples per side) or a
+    frame pool changes every vector, so each is hashed too; without them the hash is what it
+    always was."""
     digest = hashlib.sha256()
     if context:
         digest.update(f"context={context}".encode())
+    if frame_pool != 1:
+        digest.update(f"frame_pool={frame_pool}".encode())
     for key in sorted(state):
         digest.update(key.encode())
         tensor = state[key].detach().cpu()
@@ -86,7 +94,8 @@ def export_inference(ckpt: dict[str, Any], path: str | Path, *,
     it is not the backbone's); returns the model fingerprint."""
     embedding = served_embedding(ckpt)
     state = embedding_state(ckpt["model"], embedding)
-    fp = fingerprint(state, context_samples(ckpt.get("config", {})))
+    config = ckpt.get("config", {})
+    fp = fingerprint(state, context_samples(config), frame_pool_of(config))
     slim = {
         "kind": "cvsm-inference",
         # heads stay float32: a whitening head's bias is -weight @ mean, large beside the

@@ -79,14 +79,18 @@ class CVSMModel(nn.Module):
 
     def __init__(self, bilinear_std: float = 0.05, kd_dim: int = 0,
                  contrastive_weight: float = 1.0, kd_weight: float = 0.0,
-                 arch: str = DEFAULT_ARCH, context: int = 0) -> None:
+                 arch: str = DEFAULT_ARCH, context: int = 0, frame_pool: int = 1) -> None:
         super().__init__()
         frontend, backbone = ARCHS[check_arch(arch)]
         self.arch = arch
         #: Samples of neighbouring audio on each side of a 1 s chunk (signal.chunk's context).
         self.context = context
+        #: Mel frames per LSTM step (voice-lstm only; TrainConfig.frame_pool).
+        self.frame_pool = frame_pool
         self.frontend = frontend()
-        self.backbone = backbone()
+        if frame_pool != 1 and arch != VOICE_ARCH:
+            raise ValueError(f"frame_pool applies to arch {VOICE_ARCH!r} only")
+        self.backbone = backbone(frame_pool) if arch == VOICE_ARCH else backbone()
         self.head = Head(self.backbone.dim)
         # Bilinear similarity s(a, p) = a^T W p; the paper's Keras random_normal init has
         # std 0.05, which starts the logits near +-15 (a saturated softmax).

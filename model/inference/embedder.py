@@ -92,21 +92,24 @@ class Embedder:
         bias = state[f"{embedding}_head.bias"].float().cpu().numpy()
         self.projection, self.embedding, self.dim = (weight.T.copy(), bias), embedding, len(bias)
         backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
-        if self.fingerprint == ckpt_io.fingerprint(backbone, self.model.context):
-            self.fingerprint = ckpt_io.fingerprint(state, self.model.context)
+        shape = (self.model.context, self.model.frame_pool)
+        if self.fingerprint == ckpt_io.fingerprint(backbone, *shape):
+            self.fingerprint = ckpt_io.fingerprint(state, *shape)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], config: dict, device: str = "auto",
                    batch_size: int = 64, fingerprint: str | None = None) -> Embedder:
         dev = resolve_device(device)
         context = ckpt_io.context_samples(config)
-        model = CVSMModel(arch=config.get("arch") or DEFAULT_ARCH, context=context)
+        pool = ckpt_io.frame_pool_of(config)
+        model = CVSMModel(arch=config.get("arch") or DEFAULT_ARCH, context=context,
+                          frame_pool=pool)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         model.eval().to(dev)
         if dev.type == "cpu":
             torch.set_flush_denormal(True)
         return cls(model=model, device=dev,
-                   fingerprint=fingerprint or ckpt_io.fingerprint(state, context),
+                   fingerprint=fingerprint or ckpt_io.fingerprint(state, context, pool),
                    config=config, batch_size=batch_size, dim=model.backbone.dim)
 
     def with_backend(self, backend: str = "auto", *, checkpoint: Path | None = None,

@@ -66,6 +66,9 @@ class TrainConfig:
     #: training crops and at inference alike (model/audio/signal.py `chunk`): a speaker encoder
     #: judges a voice better from 2 s than from 1 s (docs/training.md, "Context").
     context_s: float = 0.0
+    #: voice-lstm only: consecutive 10 ms mel frames averaged into one LSTM step. The LSTM's
+    #: time is one step per frame, so 2 halves it (docs/training.md, "Pooled frames").
+    frame_pool: int = 1
     #: What model.pt serves: "backbone" (its output: 1280-d EfficientNet, 256-d voice-lstm) or
     #: "kd" (the 256-d distillation head).
     embedding: str = "backbone"
@@ -131,6 +134,9 @@ class TrainConfig:
             raise ValueError("grad_clip must be >= 0 (0 turns clipping off)")
         if not 0 <= cfg.context_s <= MAX_CONTEXT_S:
             raise ValueError(f"context_s must be within [0, {MAX_CONTEXT_S}] s")
+        if cfg.frame_pool < 1 or (cfg.frame_pool > 1 and cfg.arch != VOICE_ARCH):
+            raise ValueError(f"frame_pool must be >= 1, and above 1 only with arch = "
+                             f"{VOICE_ARCH!r}")
         if cfg.voice_shifts and not SYSTEMS[cfg.system].mixes:
             raise ValueError(f"voice_shifts need a system that builds artificial mixtures, "
                              f"not {cfg.system}")

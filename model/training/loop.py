@@ -160,7 +160,8 @@ class Trainer:
         model = CVSMModel(self.cfg.bilinear_std, kd_dim=kd_dim,
                           contrastive_weight=self.cfg.contrastive_weight,
                           kd_weight=self.cfg.kd_weight, arch=self.cfg.arch,
-                          context=self.cfg.context).to(self.device)
+                          context=self.cfg.context,
+                          frame_pool=self.cfg.frame_pool).to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model

@@ -38,6 +38,23 @@ def voice_config(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def served_with_own_fingerprint(trainer: Trainer, synth_manifest: Path):
+    """Run `trainer`, load its export, check that the fingerprint names more than the weights
+    (a context or frame pool changes every vector), and return it with two test mixtures."""
+    from model import checkpoint as ckpt_io
+    from model.audio.decode import load
+    from model.inference.embedder import Embedder
+    trainer.run()
+    trainer.close()
+    export = trainer.out / "model.pt"
+    ref = Embedder.from_checkpoint(export, device="cpu")
+    data = ckpt_io.load(export)
+    state = ckpt_io.backbone_state(data["model"])
+    assert ref.fingerprint == data["fingerprint"] != ckpt_io.fingerprint(state)
+    waves = [load(p) for p in sorted((synth_manifest.parent / "audio").glob("*_mix.wav"))[:2]]
+    return ref, waves
+
+
 def test_the_teacher_init_is_the_teacher() -> None:
     """Same weights, same front end, same level: a chunk embeds exactly as the package's
     VoiceEncoder embeds it, and the distillation head starts as the identity."""
@@ -158,8 +175,6 @@ def test_context_windows_keep_one_vector_per_second() -> None:
 def test_a_context_model_trains_serves_and_names_its_context(synth_manifest, tmp_path) -> None:
     """context_s = 0.5: 2 s training crops, 2 s windows per chunk at inference (torch and ONNX
     alike), a fingerprint of its own, and the gate still judges the 1 s chunk itself."""
-    from model import checkpoint as ckpt_io
-    from model.audio.decode import load
     from model.inference.embedder import Embedder
     out = tmp_path / "run"
     trainer = Trainer(voice_config(steps=2, context_s=0.5, kd_context_s=2.0), synth_manifest, out,
@@ -167,14 +182,8 @@ def test_a_context_model_trains_serves_and_names_its_context(synth_manifest, tmp
                       teacher=ResemblyzerTeacher())
     batch = trainer.train_sampler.sample(np.random.default_rng(0))
     assert batch.anchors.shape[1] == batch.positives.shape[1] == 32_000
-    trainer.run()
-    trainer.close()
-    ref = Embedder.from_checkpoint(out / "model.pt", device="cpu")
+    ref, waves = served_with_own_fingerprint(trainer, synth_manifest)
     assert (ref.model.context, ref.model.input_shape) == (8_000, (201, 40))
-    data = ckpt_io.load(out / "model.pt")
-    state = ckpt_io.backbone_state(data["model"])
-    assert ref.fingerprint == data["fingerprint"] != ckpt_io.fingerprint(state)
-    waves = [load(p) for p in sorted((synth_manifest.parent / "audio").glob("*_mix.wav"))[:2]]
     vectors = ref.embed_many(waves, voiced=[np.ones(20, bool)] * 2)
     with torch.inference_mode():
         by_hand = ref.model.embed(torch.from_numpy(chunk(waves[0], 8_000))).numpy()
@@ -187,3 +196,36 @@ def test_a_context_model_trains_serves_and_names_its_context(synth_manifest, tmp
     masks: list[np.ndarray] = []
     ref.embed_many([quiet], masks_out=masks)  # second 2 hears loud context, yet is silent
     assert masks[0].tolist() == [False, False, True, True, True]
+
+
+def test_pooled_frames_train_serve_and_name_their_pool(synth_manifest, tmp_path) -> None:
+    """frame_pool = 2: the LSTM steps over the mean of each two 10 ms frames (half the steps),
+    torch and ONNX agree, and the pool is part of the fingerprint, so an index built without
+    it is refused."""
+    from model.inference.embedder import Embedder
+    from model.voice_encoder import pool_frames
+    mel = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3)
+    pooled = pool_frames(mel, 2)
+    assert pooled.shape == (2, 2, 3)  # the odd last frame is dropped
+    torch.testing.assert_close(pooled[1, 1], (mel[1, 2] + mel[1, 3]) / 2)
+    assert pool_frames(mel, 1) is mel
+    with pytest.raises(ValueError, match="frame_pool"):
+        CVSMModel(frame_pool=2)  # the EfficientNet has no frames to pool
+    with pytest.raises(ValueError, match="frame_pool"):
+        TrainConfig.from_dict({**voice_config().to_dict(), "arch": "efficientnet-b0",
+                               "init": "", "frame_pool": 2})
+    trainer = Trainer(voice_config(steps=2, frame_pool=2), synth_manifest, tmp_path / "run",
+                      device="cpu", cache_dir=tmp_path / "cache", quiet=True,
+                      teacher=ResemblyzerTeacher())
+    ref, waves = served_with_own_fingerprint(trainer, synth_manifest)
+    assert ref.model.frame_pool == ref.model.backbone.frame_pool == 2
+    vectors = ref.embed_many(waves, voiced=[np.ones(20, bool)] * 2)
+    with torch.inference_mode():
+        feats = ref.model.frontend(torch.from_numpy(chunk(waves[0])))
+        _, (hidden, _) = ref.model.backbone.lstm(pool_frames(feats, 2))
+        raw = torch.relu(ref.model.backbone.linear(hidden[-1]))
+    by_hand = (raw / raw.norm(dim=1, keepdim=True)).numpy()
+    np.testing.assert_allclose(vectors[0], l2_normalise(by_hand.mean(0)), atol=1e-5)
+    fast = Embedder.from_checkpoint(trainer.out / "model.pt", device="cpu", backend="onnx",
+                                    cache_dir=tmp_path)
+    assert float((fast.embed_many(waves) * ref.embed_many(waves)).sum(axis=1).min()) > 0.9999
