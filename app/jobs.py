@@ -50,11 +50,23 @@ def decode_checked(data: bytes, max_seconds: float, min_seconds: float,
     return audio
 
 
+@dataclass(frozen=True)
+class EmbeddedQuery:
+    """An embedded upload: its vector, decoded length, the seconds the vector pooled, and
+    whether any second was judged sung (None when nothing judges: no separation, no gate)."""
+
+    vector: np.ndarray
+    duration: float
+    used: list[bool]
+    singing: bool | None
+
+
 def embed_query(embedder: Embedder, data: bytes, max_seconds: float,
-                min_seconds: float) -> tuple[np.ndarray, float, list[bool]]:
-    """An upload -> (its track embedding, its decoded duration in seconds, which of its
-    seconds the embedding used: those with sound, or with singing when the gate is on)."""
+                min_seconds: float) -> EmbeddedQuery:
+    """An upload -> its embedding and what the embedder found in it (`EmbeddedQuery`)."""
     audio = decode_checked(data, max_seconds, min_seconds, threads=embedder.lanes)
     masks: list[np.ndarray] = []
-    vector = embedder.embed_many([audio.samples], masks_out=masks)[0]
-    return vector, audio.duration, [bool(m) for m in masks[0]]
+    singing: list[bool] = []
+    vector = embedder.embed_many([audio.samples], masks_out=masks, singing_out=singing)[0]
+    return EmbeddedQuery(vector, audio.duration, [bool(m) for m in masks[0]],
+                         singing[0] if embedder.detects_singing else None)

@@ -66,6 +66,7 @@ def load_embedder(settings: Settings, path: Path | None = None) -> Embedder:
     path = path or settings.checkpoint or default_checkpoint()
     embedder = Embedder.from_checkpoint(
         path, device=settings.device, backend=settings.backend, gate=settings.vocal_gate,
+        separation=settings.separation,
         threads=settings.torch_threads,
         cache_dir=settings.onnx_cache_dir or settings.data_dir / "models" / "onnx")
     torch.set_num_threads(torch_threads_for(embedder.backend, settings.torch_threads))

@@ -55,7 +55,14 @@ class QueryInfo(BaseModel):
         "whether the embedding used it (see `selection`)")
     selection: str | None = Field(None, examples=["sound"], description="what `used_seconds` "
                                   "kept: `sound` (every second with sound) or `singing` (the "
-                                  "vocal gate's judgement)")
+                                  "seconds judged sung: vocal separation's detector, or the "
+                                  "vocal gate)")
+    singing_found: bool | None = Field(
+        None, examples=[True], description="whether any second of the upload was judged sung; "
+        "false: `results` is empty and `note` says why; null: nothing judged it (separation "
+        "and vocal gate both off)")
+    note: str | None = Field(None, description="a plain-language remark on the query, e.g. "
+                             "\"no singing found: ...\"")
 
 
 class SearchResponse(BaseModel):

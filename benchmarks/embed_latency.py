@@ -117,6 +117,32 @@ class OnePass:
             features.CPU_BLOCK = block
 
 
+class Separated:
+    """`auto` with vocal separation in front (`cvsm serve --separation on`): decode, separate
+    (Spleeter, model/separation/) with its singing verdict, then the mixture and the voice each
+    embedded over the sung seconds and joined, as `Embedder.embed_many` does."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder, self.backend = embedder, embedder.backend
+
+    def stages(self, data: bytes) -> dict[str, float]:
+        emb = self.embedder
+        t0 = time.perf_counter()
+        wave = decode(data, threads=emb.lanes).samples
+        t1 = time.perf_counter()
+        voices, sung = emb.singing([wave])
+        t2 = time.perf_counter()
+        emb.separator, kept = None, emb.separator  # the voice is already separated
+        try:
+            emb.embed_many([wave], sung)  # the mixture's vector over the sung seconds ...
+            emb.embed_many(voices, sung)  # ... and the voice's
+        finally:
+            emb.separator = kept
+        t3 = time.perf_counter()
+        return {"decode": (t1 - t0) * 1000, "separate": (t2 - t1) * 1000,
+                "embed": (t3 - t2) * 1000, "chunks_embedded": float(sung[0].sum())}
+
+
 class Resemblyzer:
     """The package's documented path: preprocess_wav (VAD, level) + embed_utterance, on the
     audio decoded the way the project decodes a query. `threads`: torch's intra-op threads
@@ -180,6 +206,10 @@ def build_systems(args: argparse.Namespace) -> dict[str, object]:
             ckpt, "cpu", backend="auto", threads=args.threads, cache_dir=cache))
         systems["torch eager, one-pass front end"] = OnePass(
             Embedder.from_checkpoint(ckpt, "cpu", backend="torch"))
+    if args.separation:
+        systems["auto + separation"] = Separated(Embedder.from_checkpoint(
+            ckpt, "cpu", backend="auto", threads=args.threads, cache_dir=cache,
+            separation=True))
     if not args.no_resemblyzer:
         systems["resemblyzer, 2 threads"] = Resemblyzer(2)
         systems["resemblyzer, 1 thread"] = Resemblyzer(1)
@@ -201,7 +231,7 @@ def measure(systems: dict[str, object], clips: list[bytes], args: argparse.Names
                 else:
                     threads = args.feature_threads or torch_threads_for(s.backend, args.threads)
                 torch.set_num_threads(threads)  # as the app sets it
-                st = s.stages(data) if isinstance(s, Resemblyzer | OnePass) \
+                st = s.stages(data) if isinstance(s, Resemblyzer | OnePass | Separated) \
                     else cvsm_stages(s, data)
                 st["total"] = sum(v for k, v in st.items() if k != "chunks_embedded")
                 if rep:
@@ -248,6 +278,8 @@ def main() -> None:
                    help="other models (e.g. an earlier default) timed beside the bundled one")
     p.add_argument("--one-pass", action="store_true",
                    help="also time auto and eager with the earlier one-pass log-mel front end")
+    p.add_argument("--separation", action="store_true",
+                   help="also time `auto` with vocal separation in front")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -14,6 +14,7 @@ from app.commands.options import (
     LazyChoices,
     SettingsHelpFormatter,
     add_device_option,
+    on_off,
     settings_from,
 )
 from model.evaluation.folds import FOLDS, fold_singers  # stdlib only; the rest loads in run
@@ -31,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", nargs="+", default=[], metavar="NAME",
                    choices=LazyChoices("model.evaluation.baselines", "BASELINES"),
                    help="reference systems scored by the same harness: %(choices)s")
+    p.add_argument("--separation", nargs="+", type=on_off, default=[False], metavar="on|off",
+                   help="separate the voice first, as `cvsm serve --separation on` does; "
+                        "`off on` scores each checkpoint both ways (default: off)")
+    p.add_argument("--songs", nargs="*", type=float, default=None, metavar="SHARE",
+                   help="also score whole songs assembled from the clips of each song in "
+                        "order, with this share of instrumental time (no value: 0 0.3 0.5); "
+                        "the stems' perfect singing mask is reported beside")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV (docs/manifest.md)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_device_option(p)
@@ -72,10 +80,11 @@ def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
 
     systems: list[tuple[str, object]] = []
     for path in args.checkpoint:
-        for embedding in args.embedding:
+        for embedding, separation in ((e, s) for e in args.embedding for s in args.separation):
             try:
                 systems.append(("checkpoint", checkpoint_system(path, device,
-                                                                embedding=embedding)))
+                                                                embedding=embedding,
+                                                                separation=separation)))
             except ValueError as exc:
                 if len(args.embedding) == 1:
                     raise
@@ -86,6 +95,23 @@ def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
         except BaselineUnavailable as exc:
             print(f"skipping baseline {name}: {exc}", file=sys.stderr)
     return systems
+
+
+def _score_songs(subset: list, system: object, shares: list[float]) -> dict:
+    """Whole-song retrieval at each instrumental share (model/evaluation/songs.py; none
+    given: its SHARES)."""
+    from model.evaluation.songs import SHARES, SongScorer, assemble, score_songs
+
+    shares = shares or list(SHARES)
+    scorer = SongScorer(system.embed_songs)
+    out = {}
+    for share in shares:
+        start = time.perf_counter()
+        out[f"{share:g}"] = score_songs(assemble(subset, share), scorer)
+        served = out[f"{share:g}"]["served"]["mix->mix"]["map"]
+        print(f"  songs, {share:.0%} instrumental: mix->mix mAP {served:.3f} "
+              f"({time.perf_counter() - start:.1f} s)")
+    return out
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -135,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         results.update(system={"name": name, "kind": kind, **getattr(system, "info", {})},
                        data=str(args.data), fold=args.fold, excluded_train_artists=held_out)
         results["config"]["quick"] = args.quick
+        if args.songs is not None and hasattr(system, "embed_songs"):
+            results["songs"] = _score_songs(subset, system, args.songs)
         out = args.out if len(systems) == 1 else args.out / name
         write_report(out, results, {k: f.tracks for k, f in features.items()},
                      [t.artist for t in subset], [t.gender for t in subset])

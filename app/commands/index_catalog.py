@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--extra-model needs --checkpoint (the other model) and no --shard")
     embedder = Embedder.from_checkpoint(model_file(settings),
                                         settings.device, backend=settings.backend,
-                                        gate=settings.vocal_gate, threads=args.threads)
+                                        gate=settings.vocal_gate, threads=args.threads,
+                                        separation=settings.separation)
     torch.set_num_threads(torch_threads_for(embedder.backend, torch.get_num_threads()))
     cfg = JobConfig(catalog=args.catalog, data_dir=settings.data_dir, db_url=settings.db_url,
                     shard=parse_shard(args.shard), workers=args.workers, batch=args.batch,
@@ -106,7 +107,8 @@ def _run_ray(args: argparse.Namespace, cfg: JobConfig, embedder: TrackEmbedder,
         raise UserError("--engine ray indexes the whole catalog with its own model: no "
                         "--shard (Ray spreads the work) and no --extra-model")
     make = partial(Embedder.from_checkpoint, model_file(settings), backend=settings.backend,
-                   gate=settings.vocal_gate, threads=args.actor_threads)
+                   gate=settings.vocal_gate, threads=args.actor_threads,
+                   separation=settings.separation)
     try:
         summary = run_index_ray(cfg, embedder, make, RayOptions(
             address=args.address, actors=args.actors, batch=args.batch))

@@ -13,6 +13,7 @@ from app.commands.options import (
     SettingsHelpFormatter,
     add_catalog_options,
     add_setting,
+    on_off,
     settings_from,
 )
 
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_setting(p, "--index-factory", field="index_factory", metavar="FACTORY")
     add_setting(p, "--vocal-gate", field="vocal_gate", action=argparse.BooleanOptionalAction,
                 help="with a checkpoint: the shards were indexed with the vocal gate")
+    add_setting(p, "--separation", field="separation", type=on_off, metavar="on|off",
+                help="with a checkpoint: the shards were indexed with vocal separation")
     p.set_defaults(handler=run)
 
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if settings.checkpoint:
         from model.inference.embedder import Embedder
         fingerprint = Embedder.from_checkpoint(settings.checkpoint, "cpu",
-                                               gate=settings.vocal_gate).fingerprint
+                                               gate=settings.vocal_gate,
+                                               separation=settings.separation).fingerprint
     summary = merge(settings.db_url, settings.data_dir, args.sources, fingerprint,
                     settings.index_factory)
     print(summary.line())

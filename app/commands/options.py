@@ -96,14 +96,27 @@ def add_catalog_options(parser: argparse.ArgumentParser, db_help: str | None = N
 
 def add_model_options(parser: argparse.ArgumentParser, checkpoint_help: str | None = None,
                       checkpoint_default: str | None = None) -> None:
-    """`--checkpoint`, `--device`, `--backend`, `--vocal-gate`: the model and how it runs
-    (index and service must agree on the model and the gate: they change the vectors)."""
+    """`--checkpoint`, `--device`, `--backend`, `--vocal-gate`, `--separation`: the model and
+    how it runs (index and service must agree on the model, the gate and the separation: they
+    change the vectors)."""
     add_setting(parser, "--checkpoint", field="checkpoint", type=Path, metavar="PT",
                 help=checkpoint_help, default_text=checkpoint_default)
     add_device_option(parser)
     add_setting(parser, "--backend", field="backend", choices=BACKEND_CHOICES, metavar="NAME")
     add_setting(parser, "--vocal-gate", field="vocal_gate",
                 action=argparse.BooleanOptionalAction)
+    add_setting(parser, "--separation", field="separation", type=on_off, metavar="on|off")
+
+
+def on_off(text: str) -> bool:
+    """`on` / `off` (also true/false, yes/no, 1/0) as a bool; argparse's one-line error
+    otherwise."""
+    value = text.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, not {text!r}")
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:

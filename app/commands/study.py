@@ -152,7 +152,7 @@ def _load(path: Path | None, settings: Settings) -> Embedder:
 
     path = path or model_file(settings)
     return Embedder.from_checkpoint(path, settings.device, backend=settings.backend,
-                                    gate=settings.vocal_gate)
+                                    gate=settings.vocal_gate, separation=settings.separation)
 
 
 def _query_refs(path: Path | None) -> list[tuple[str, str]]:

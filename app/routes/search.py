@@ -33,16 +33,19 @@ from model.inference.embedder import Embedder
 router = APIRouter(prefix="/v1", tags=["search"])
 
 MAX_K = 100
+NO_SINGING = ("no singing found: no second of this clip sounds like a voice, so there is no "
+              "singer to match (try a clip where someone sings)")
 
 
 async def _upload_vector(file: UploadFile, settings: Settings, embedder: Embedder,
                          jobs: JobRunner) -> tuple[np.ndarray, QueryInfo]:
     """The uploaded clip's embedding (decoded and embedded in the bounded pool)."""
     data = await file.read()
-    vector, seconds, used = await jobs.run(embed_query, embedder, data,
-                                           settings.max_query_seconds, settings.min_audio_seconds)
-    return vector, QueryInfo(duration_s=round(seconds, 3), used_seconds=used,
-                             selection="singing" if embedder.gate is not None else "sound")
+    query = await jobs.run(embed_query, embedder, data, settings.max_query_seconds,
+                           settings.min_audio_seconds)
+    selection = "singing" if embedder.detects_singing else "sound"
+    return query.vector, QueryInfo(duration_s=round(query.duration, 3), used_seconds=query.used,
+                                   selection=selection, singing_found=query.singing)
 
 
 async def _track_vector(tracks: TrackRepository, track_id: str,
@@ -100,6 +103,10 @@ async def search(
                                             embedder if own else served.embedder, jobs)
     else:
         vector, info = await _track_vector(catalog.repository, track_id, served.fingerprint)
+    if info.singing_found is False:  # nothing to match a singer against: say so, no verdicts
+        info.note = NO_SINGING
+        info.used_seconds = [False] * len(info.used_seconds or [])
+        return SearchResponse(query=info, model=served.name, results=[])
     exclude_ids = (track_id,) if track_id is not None else ()
     hits = await run_in_threadpool(
         lambda: catalog.search(vector, k, exclude_artist=exclude_artist or None,

@@ -166,6 +166,15 @@ async function search(file) {
   try {
     const body = await fetchJson("/v1/search", { method: "POST", body: form });
     const secs = body.query.duration_s != null ? `${body.query.duration_s.toFixed(1)} s` : "";
+    if (body.query.singing_found === false) {
+      // No voice in the clip: no singer to match, so no list of verdicts either.
+      setStatus(`No singing found in ${file.name} (${secs}): there is no voice to match. ` +
+        "Try a clip where someone sings.");
+      $("results").replaceChildren();
+      showUsedSeconds(body.query);
+      drawMap(null, new Set());
+      return;
+    }
     setStatus(`${body.results.length} matches for ${file.name} (${secs})`);
     renderResults(body.results);
     showUsedSeconds(body.query);

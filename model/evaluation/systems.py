@@ -36,17 +36,32 @@ class EmbedderExtractor:
     def embed_track(self, wave: np.ndarray) -> None:
         return None  # tracks are pooled from sung chunks
 
+    def embed_tracks(self, waves: list[np.ndarray]) -> list[np.ndarray] | None:
+        """With separation, whole tracks as the service embeds them (separated, pooled over
+        the seconds the detector finds sung); None otherwise (pooled from sung chunks)."""
+        if getattr(self.embedder, "separator", None) is None:
+            return None
+        return list(self.embedder.embed_many(waves)) if waves else []
+
+    def embed_songs(self, waves: list[np.ndarray],
+                    truth: list[np.ndarray] | None = None) -> np.ndarray:
+        """Whole songs as served (truth None) or pooled over the stems' sung seconds."""
+        return self.embedder.embed_many(waves, truth)
+
 
 def checkpoint_system(path: str | Path, device: str = "auto", batch_size: int = 256,
-                      embedding: str = "auto") -> EmbedderExtractor:
+                      embedding: str = "auto", separation: bool = False) -> EmbedderExtractor:
     """Load a training checkpoint or an inference export; `info` keeps its config. With
-    `embedding` "kd" the distillation head's projection is scored instead of the backbone."""
+    `embedding` "kd" the distillation head's projection is scored instead of the backbone;
+    with `separation` the voice is separated first, as `cvsm serve --separation on` does."""
     from model.inference.embedder import Embedder
 
     embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size,
-                                        embedding=embedding)
+                                        embedding=embedding, separation=separation)
     name = Path(path).stem + ("" if embedder.embedding == "backbone" else f"-{embedder.embedding}")
+    name += "-separated" if separation else ""
     info = {"checkpoint": str(path), "fingerprint": embedder.fingerprint,
+            "separation": separation,
             "config": embedder.config, "embedding": embedder.embedding, "dim": embedder.dim}
     return EmbedderExtractor(name=name, embedder=embedder, info=info)
 

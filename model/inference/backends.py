@@ -226,10 +226,11 @@ def build_runner(backend: str, backbone: Backbone, fingerprint: str, checkpoint:
     return ort_runner(graph, threads)
 
 
-def ort_runner(path: Path, threads: int | None = None) -> Runner:
+def ort_runner(path: Path, threads: int | None = None, names: tuple[str, str] = (INPUT, OUTPUT)
+               ) -> Runner:
     """A session over the graph: `threads` intra-op threads (torch's count by default), one
     inter-op thread and no spin-waiting, so concurrent requests share 2 cores instead of
-    fighting over them."""
+    fighting over them. `names`: the graph's input and output (the backbone's by default)."""
     import onnxruntime as ort
     import torch
 
@@ -244,6 +245,6 @@ def ort_runner(path: Path, threads: int | None = None) -> Runner:
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def run(logmel: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT], {INPUT: np.ascontiguousarray(logmel, np.float32)})[0]
+        return session.run([names[1]], {names[0]: np.ascontiguousarray(logmel, np.float32)})[0]
 
     return run

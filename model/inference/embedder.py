@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ import torch
 from model import checkpoint as ckpt_io
 from model.audio.decode import AudioSource, decode
 from model.audio.features import LogMel
-from model.audio.signal import central, chunk, pool, sound_mask
+from model.audio.signal import central, chunk, l2_normalise, pool, sound_mask
 from model.encoder import DEFAULT_ARCH, CVSMModel
 from model.facts import EMBED_DIM
 from model.inference import backends, quality, selection
@@ -28,7 +29,13 @@ from model.inference.backends import Runner
 from model.inference.device import resolve_device
 from model.inference.gate import VocalGate
 
+if TYPE_CHECKING:  # torch-heavy and the wheel's weights: loaded only when separation is on
+    from model.separation.separator import Separator
+    from model.separation.singing import SingingDetector
+
 log = logging.getLogger("cvsm.model")
+#: What a separating embedder embeds: both vectors joined, or the separated voice alone.
+SEPARATION_INPUTS = ("both", "voice")
 
 
 @dataclass
@@ -64,14 +71,22 @@ class Embedder:
     _lanes: ThreadPoolExecutor | None = field(default=None, repr=False)
     #: The EfficientNet's log-mel, for the vocal gate of a model with another front end.
     _gate_logmel: LogMel | None = field(default=None, repr=False)
+    #: Vocal separation before the encoder (model/separation/); its detector picks the sung
+    #: seconds. None: the mixture is embedded as it is.
+    separator: Separator | None = None
+    detector: SingingDetector | None = None
+    #: What is embedded with separation: "both" (mixture and voice vectors joined) or "voice".
+    separation_input: str = "both"
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", batch_size: int = 64,
                         backend: str = "torch", gate: bool | str | Path = False,
                         threads: int | None = None, cache_dir: Path | None = None,
-                        embedding: str = "auto", gates: Path | None = None) -> Embedder:
+                        embedding: str = "auto", gates: Path | None = None,
+                        separation: bool = False) -> Embedder:
         """Load a training checkpoint or an inference export; see `with_backend`. `embedding`
-        "auto" serves what the file records (ckpt_io.served_embedding)."""
+        "auto" serves what the file records (ckpt_io.served_embedding); `separation` puts the
+        vocal separation stage in front (`use_separation`)."""
         data = ckpt_io.load(path)
         state = ckpt_io.backbone_state(data["model"])
         choice = ckpt_io.served_embedding(data) if embedding == "auto" else embedding
@@ -82,8 +97,13 @@ class Embedder:
         if choice != "backbone":
             embedder.use_head(ckpt_io.embedding_state(data["model"], choice), choice)
         embedder.train_artists = tuple(data.get("train_artists", ()))
-        return embedder.with_backend(backend, checkpoint=Path(path), threads=threads,
-                                     cache_dir=cache_dir, gates=gates).with_gate(gate)
+        embedder.with_backend(backend, checkpoint=Path(path), threads=threads,
+                              cache_dir=cache_dir, gates=gates).with_gate(gate)
+        if separation:
+            from model.separation.runtime import load_separator
+
+            embedder.use_separation(load_separator(device, "auto", threads, cache_dir))
+        return embedder
 
     def use_head(self, state: dict[str, torch.Tensor], embedding: str) -> None:
         """Embed through a linear head after the backbone (mean pooling commutes with it, so
@@ -127,7 +147,7 @@ class Embedder:
             raise ValueError(f"onnx-int8 is calibrated for the {DEFAULT_ARCH} front end; "
                              f"this model is {self.model.arch!r}: choose another backend")
         parts = self.fingerprint.split("+")
-        model_fp, gate_marks = parts[0], [p for p in parts[1:] if p.startswith("g")]
+        model_fp, gate_marks = parts[0], [p for p in parts[1:] if p.startswith(("g", "s"))]
         gates = gates or quality.gates_path(checkpoint)
         cpu = selection.cpu_signature()
         gated = quality.passed(gates, model_fp, cpu)
@@ -168,11 +188,41 @@ class Embedder:
             gate = VocalGate.load()
         elif isinstance(gate, str | Path):
             gate = VocalGate.load(gate)
-        self.fingerprint = self.fingerprint.split("+g")[0]
+        parts = self.fingerprint.split("+")
+        kept = [p for p in parts[1:] if not p.startswith("g")]
         self.gate = gate or None
         if self.gate is not None:
-            self.fingerprint += f"+g{self.gate.fingerprint}"
+            kept.insert(len([p for p in kept if not p.startswith("s")]),
+                        f"g{self.gate.fingerprint}")
+        self.fingerprint = "+".join([parts[0], *kept])
         return self
+
+    def use_separation(self, separator: Separator | None,
+                       detector: SingingDetector | None = None, inputs: str = "both") -> Embedder:
+        """Embed the separated voice (and, `inputs` "both", the mixture beside it) over the
+        seconds `detector` finds sung; separator None: the mixture as before. The vectors
+        change, so the fingerprint names the stage (`+s<stage>`, with `v` for voice only) and
+        an index built otherwise is refused with the re-index message."""
+        from model.separation.singing import SingingDetector
+
+        if inputs not in SEPARATION_INPUTS:
+            raise ValueError(f"separation input must be one of {', '.join(SEPARATION_INPUTS)}")
+        model_fp, *marks = self.fingerprint.split("+")
+        self.fingerprint = "+".join([model_fp, *(m for m in marks if not m.startswith("s"))])
+        base_dim = self.dim // 2 if self.separator is not None and \
+            self.separation_input == "both" else self.dim
+        self.separator, self.separation_input = separator, inputs
+        self.detector = (detector or SingingDetector()) if separator is not None else None
+        self.dim = base_dim * 2 if separator is not None and inputs == "both" else base_dim
+        if separator is not None:
+            mark = f"{separator.fingerprint}{self.detector.fingerprint}"
+            self.fingerprint += f"+s{mark}{'v' if inputs == 'voice' else ''}"
+        return self
+
+    @property
+    def detects_singing(self) -> bool:
+        """Whether a query's seconds are judged for singing (separation or the vocal gate)."""
+        return self.separator is not None or self.gate is not None
 
     @torch.inference_mode()
     def features(self, chunks: np.ndarray) -> torch.Tensor:
@@ -211,7 +261,7 @@ class Embedder:
             else:
                 out.append(self.model.backbone(batch).float().cpu().numpy())
         if not out:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.model.backbone.dim), dtype=np.float32)
         return np.concatenate(out)
 
     def project(self, emb: np.ndarray) -> np.ndarray:
@@ -246,22 +296,54 @@ class Embedder:
         """One track's L2-normalised embedding; `voiced` (per chunk) overrides the gates."""
         return self.embed_many([wave], None if voiced is None else [voiced])[0]
 
+    def singing(self, waves: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """With separation: (each track's separated voice, its per-second singing flags)."""
+        assert self.separator is not None and self.detector is not None
+        voices = self.separator.vocals(waves)
+        return voices, [self.detector.sung(w, v) for w, v in zip(waves, voices, strict=True)]
+
     def embed_many(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
-                   masks_out: list[np.ndarray] | None = None) -> np.ndarray:
+                   masks_out: list[np.ndarray] | None = None,
+                   singing_out: list[bool] | None = None) -> np.ndarray:
         """Several tracks at once: one front-end pass over all their chunks, the backbone only
         over the selected chunks, shared batches (the indexing path). `masks_out`, when given,
-        receives each track's per-second selection (what the page shows of a query)."""
+        receives each track's per-second selection (what the page shows of a query);
+        `singing_out` whether any second was judged sung (True when nothing judges it). A track
+        with no sung second still gets a vector, from its seconds with sound.
+
+        With separation, the separated voice and (input "both") the mixture are each pooled
+        over the seconds the detector finds sung, and the two vectors are joined: cosine is
+        then the mean of the two cosines (docs/design.md, Separation)."""
+        if self.separator is None or not waves:
+            return self._pooled(waves, voiced, masks_out, singing_out)
+        voices, judged = self.singing(waves)
+        if singing_out is not None:
+            singing_out.extend(bool(j.any()) for j in judged)
+        masks = voiced if voiced is not None else judged
+        voice_vectors = self._pooled(voices, masks, masks_out)
+        if self.separation_input == "voice":
+            return voice_vectors
+        mix_vectors = self._pooled(waves, masks)
+        return l2_normalise(np.concatenate([mix_vectors, voice_vectors], axis=1))
+
+    def _pooled(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
+                masks_out: list[np.ndarray] | None = None,
+                singing_out: list[bool] | None = None) -> np.ndarray:
+        """`embed_many` without separation: each track's selected chunks, pooled."""
         if not waves:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunked = [chunk(w, self.model.context) for w in waves]
         logmel = self.features(np.concatenate(chunked))
         masks, start = [], 0
         for i, c in enumerate(chunked):
-            if voiced is None:
-                mask = self.select(c, logmel[start:start + len(c)])
-            else:
+            sound = sound_mask(central(c, self.model.context))
+            if voiced is not None:
                 mask = np.asarray(voiced[i][: len(c)], bool)
-            masks.append(mask if mask.any() else np.ones(len(c), bool))
+            else:
+                mask = self.select(c, logmel[start:start + len(c)])
+            if singing_out is not None:
+                singing_out.append(self._found_singing(c, logmel[start:start + len(c)]))
+            masks.append(mask if mask.any() else sound)
             start += len(c)
         if masks_out is not None:
             masks_out.extend(masks)
@@ -273,6 +355,20 @@ class Embedder:
             vectors.append(pool(emb[start:start + n]))
             start += n
         return np.stack(vectors)
+
+    def _found_singing(self, chunks: np.ndarray, logmel: torch.Tensor) -> bool:
+        """Whether the vocal gate finds a sung second by its own threshold (it keeps its best
+        chunk even when none passes); True without a gate (nothing judges)."""
+        if self.gate is None:
+            return True
+        central_chunks = central(chunks, self.model.context)
+        if self.model.arch != DEFAULT_ARCH or self.model.context:
+            if self._gate_logmel is None:
+                self._gate_logmel = LogMel()
+            with torch.inference_mode():
+                logmel = self._gate_logmel(torch.from_numpy(np.ascontiguousarray(central_chunks)))
+        prob = self.gate.probability(logmel.float().cpu().numpy())
+        return bool(((prob >= self.gate.threshold) & sound_mask(central_chunks)).any())
 
     def embed_file(self, source: AudioSource, max_seconds: float = 600.0) -> np.ndarray:
         return self.embed_waveform(decode(source, max_seconds=max_seconds).samples)
