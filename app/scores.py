@@ -2,7 +2,8 @@
 
 The curve belongs to one model: it is used only when its fingerprint names the weights being
 served (the backend or vocal-gate suffix of a fingerprint aside: those change vectors by
-rounding, not their scale). Without a matching curve, hits carry the cosine alone.
+rounding, not their scale) and the same separation mark (`+s...`: separated vectors join two
+cosines, another scale). Without a matching curve, hits carry the cosine alone.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ def load_calibration(path: Path | None, fingerprint: str) -> Calibration | None:
             log.warning("calibration %s not found: results carry the cosine only", path)
         return None
     curve = Calibration.load(chosen)
-    if curve.fingerprint.split("+")[0] != fingerprint.split("+")[0]:
+    if _scale(curve.fingerprint) != _scale(fingerprint):
         if path is not None:
             log.warning("calibration %s was fitted for model %s, not %s: ignored", path,
                         curve.fingerprint, fingerprint)
         return None
     return curve
+
+
+def _scale(fingerprint: str) -> tuple[str, ...]:
+    """The parts of a fingerprint that set the cosine's scale: the model and its separation."""
+    model, *marks = fingerprint.split("+")
+    return (model, *(m for m in marks if m.startswith("s")))
 
 
 def readable(curve: Calibration | None, cosine: float) -> dict[str, float | str | None]:

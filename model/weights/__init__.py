@@ -6,6 +6,8 @@ from pathlib import Path
 DEFAULT_CHECKPOINT = Path(__file__).with_name("cvsm-default.pt")
 #: The vocal-activity gate trained for it (model/inference/gate.py).
 DEFAULT_GATE = Path(__file__).with_name("vocal-gate.json")
+#: The learned singing detector on its chunk embeddings (model/inference/singing_head.py).
+DEFAULT_SINGING_HEAD = Path(__file__).with_name("singing-head.json")
 #: Its cosine -> P(same singer) curve, fitted on unseen singers (`cvsm calibrate`).
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 
