@@ -9,8 +9,8 @@
    bf16 and ONNX Runtime static int8 (approximate). Per path: cosine to the reference per
    track, the overlap of each track's top-10 neighbours (itself excluded), mix -> mix mAP (same
    singer, other songs; the bundled model heard these singers, so only differences between rows
-   mean anything) and the verdict of model/inference/quality.py (overlap >= 0.95, mAP not
-   lower). `--write` records the verdicts where `auto` reads them.
+   mean anything) and the verdict of model/inference/quality.py (overlap >= 0.98, mAP within
+   0.002). `--write` records the verdicts where `auto` reads them.
 2. Decoder. Each mixture encoded as a 44.1 kHz stereo 128 kbit/s MP3 is decoded by the earlier
    path (FFmpeg + libswresample) and by today's (libsndfile + libswresample), both embedded by the
    reference: cosine per track, and how many tracks keep exactly the same top-10.

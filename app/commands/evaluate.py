@@ -32,8 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", nargs="+", default=[], metavar="NAME",
                    choices=LazyChoices("model.evaluation.baselines", "BASELINES"),
                    help="reference systems scored by the same harness: %(choices)s")
-    p.add_argument("--separation", nargs="+", type=on_off, default=[False], metavar="on|off",
-                   help="separate the voice first, as `cvsm serve --separation on` does; "
+    p.add_argument("--separation", nargs="+", type=_separation, default=["off"],
+                   metavar="on|off|voice",
+                   help="separate the voice first, as `cvsm serve --separation on` does "
+                        "(mixture and voice vectors joined; `voice`: the voice's alone); "
                         "`off on` scores each checkpoint both ways (default: off)")
     p.add_argument("--songs", nargs="*", type=float, default=None, metavar="SHARE",
                    help="also score whole songs assembled from the clips of each song in "
@@ -62,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _separation(text: str) -> str:
+    """`on`, `off` (as everywhere) or `voice` (separated, the voice's vector alone)."""
+    if text.strip().lower() == "voice":
+        return "voice"
+    return "on" if on_off(text) else "off"
+
+
 def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -82,9 +91,9 @@ def _systems(args: argparse.Namespace, device: str) -> list[tuple[str, object]]:
     for path in args.checkpoint:
         for embedding, separation in ((e, s) for e in args.embedding for s in args.separation):
             try:
-                systems.append(("checkpoint", checkpoint_system(path, device,
-                                                                embedding=embedding,
-                                                                separation=separation)))
+                systems.append(("checkpoint", checkpoint_system(
+                    path, device, embedding=embedding, separation=separation != "off",
+                    separation_input="voice" if separation == "voice" else "both")))
             except ValueError as exc:
                 if len(args.embedding) == 1:
                     raise

@@ -50,7 +50,8 @@ class EmbedderExtractor:
 
 
 def checkpoint_system(path: str | Path, device: str = "auto", batch_size: int = 256,
-                      embedding: str = "auto", separation: bool = False) -> EmbedderExtractor:
+                      embedding: str = "auto", separation: bool = False,
+                      separation_input: str = "both") -> EmbedderExtractor:
     """Load a training checkpoint or an inference export; `info` keeps its config. With
     `embedding` "kd" the distillation head's projection is scored instead of the backbone;
     with `separation` the voice is separated first, as `cvsm serve --separation on` does."""
@@ -58,10 +59,13 @@ def checkpoint_system(path: str | Path, device: str = "auto", batch_size: int = 
 
     embedder = Embedder.from_checkpoint(path, device=device, batch_size=batch_size,
                                         embedding=embedding, separation=separation)
+    if separation and separation_input != "both":
+        embedder.use_separation(embedder.separator, inputs=separation_input)
     name = Path(path).stem + ("" if embedder.embedding == "backbone" else f"-{embedder.embedding}")
-    name += "-separated" if separation else ""
+    name += ("-separated" + ("-voice" if separation_input == "voice" else "")) if separation \
+        else ""
     info = {"checkpoint": str(path), "fingerprint": embedder.fingerprint,
-            "separation": separation,
+            "separation": separation, "separation_input": separation_input,
             "config": embedder.config, "embedding": embedder.embedding, "dim": embedder.dim}
     return EmbedderExtractor(name=name, embedder=embedder, info=info)
 

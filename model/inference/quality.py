@@ -3,7 +3,9 @@
 An approximate path changes the vectors a little; whether it changes what a user gets back is
 measured, not assumed: on a catalog of real music, every track is embedded through the fp32
 reference and through the fast path, and the fast path passes when each track's top-10
-neighbours mostly stay (mean overlap >= 0.95) and mAP (same singer, other songs) is not lower.
+neighbours stay (mean overlap >= 0.98) and mAP (same singer, other songs) is within 0.002 of
+the reference's (the owner's rule since 2026-12-08: the seed-to-seed spread of a recipe is
+larger than that; before, mAP had to be no lower and the overlap >= 0.95).
 `benchmarks/fast_paths.py` measures and writes the records into `fast-paths.json` beside the
 model; `auto` (model/inference/selection.py) considers an approximate path only for a model
 whose record says it passed, and such a path keeps the model's fingerprint, so an index built on
@@ -26,9 +28,9 @@ import numpy as np
 #: Approximate backends and the fingerprint mark they carry when not gated for the model.
 APPROXIMATE = {"onnx-int8": "+int8s", "openvino-bf16": "+bf16"}
 GATES_FILE = "fast-paths.json"
-MIN_TOP10_OVERLAP = 0.95
-#: "mAP not lower", at the precision reported (three decimals).
-MAP_TOLERANCE = 0.0005
+MIN_TOP10_OVERLAP = 0.98
+#: How far the fast path's mAP may lie from the reference's, either way.
+MAP_TOLERANCE = 0.002
 
 
 def top10_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,7 +60,7 @@ def gate(reference: np.ndarray, fast: np.ndarray, artists: np.ndarray,
         "map": round(float(fast_map), 4),
         "map_reference": round(float(ref_map), 4),
         "passed": bool(overlap.mean() >= MIN_TOP10_OVERLAP
-                       and fast_map >= ref_map - MAP_TOLERANCE),
+                       and abs(fast_map - ref_map) <= MAP_TOLERANCE),
     }
 
 
