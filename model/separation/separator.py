@@ -95,26 +95,23 @@ class Separator:
     def masks(self, mags: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """(channels, frames, bins) magnitudes of several tracks -> their vocal masks, the
         patches of all tracks sharing batches."""
-        patches, owners = [], []
-        for i, mag in enumerate(mags):
-            for start in range(0, mag.shape[1], PATCH):
-                patches.append(mag[:, start:start + PATCH])
-                owners.append(i)
-        out: list[torch.Tensor] = [None] * len(patches)  # type: ignore[list-item]
-        by_len: dict[int, list[int]] = {}
-        for j, p in enumerate(patches):
-            by_len.setdefault(-(-p.shape[1] // MULTIPLE) * MULTIPLE, []).append(j)
-        for length, idx in by_len.items():
-            for s in range(0, len(idx), self.batch):
-                group = idx[s:s + self.batch]
-                x = torch.stack([nn.functional.pad(patches[j],
-                                                   (0, 0, 0, length - patches[j].shape[1]))
-                                 for j in group])
+        out = [torch.empty(mag.shape, device=self.device) for mag in mags]
+        patches = [(i, start) for i, mag in enumerate(mags)
+                   for start in range(0, mag.shape[1], PATCH)]
+        by_len: dict[int, list[tuple[int, int]]] = {}
+        for i, start in patches:
+            frames = min(PATCH, mags[i].shape[1] - start)
+            by_len.setdefault(-(-frames // MULTIPLE) * MULTIPLE, []).append((i, start))
+        for length, group_all in by_len.items():
+            for s in range(0, len(group_all), self.batch):
+                group = group_all[s:s + self.batch]
+                x = torch.stack([_padded(mags[i][:, start:start + PATCH], length)
+                                 for i, start in group])
                 m = self._run(x)
-                for k, j in enumerate(group):
-                    out[j] = m[k, :, : patches[j].shape[1]]
-        return [torch.cat([m for m, o in zip(out, owners, strict=True) if o == i], dim=1)
-                for i in range(len(mags))]
+                for k, (i, start) in enumerate(group):
+                    frames = min(PATCH, mags[i].shape[1] - start)
+                    out[i][:, start:start + frames] = m[k, :, :frames]
+        return out
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.runner is None:
@@ -138,9 +135,14 @@ class Separator:
         for w, spec, mask in zip(waves, specs, self.masks(mags), strict=True):
             if spec.shape[0] == 1:
                 mask = mask.mean(dim=0, keepdim=True)
-            full = torch.zeros(spec.shape, dtype=mask.dtype, device=spec.device)
             bins = min(self.framing.bins, spec.shape[1])
-            full[:, :bins] = mask[..., :bins].transpose(1, 2)
-            voice = self.framing.istft(spec * full, np.shape(w)[-1])
+            spec[:, :bins] *= mask[..., :bins].transpose(1, 2)  # in place: no second copy
+            spec[:, bins:] = 0
+            voice = self.framing.istft(spec, np.shape(w)[-1])
             out.append(voice.cpu().numpy().reshape(np.shape(w)).astype(np.float32))
         return out
+
+
+def _padded(patch: torch.Tensor, frames: int) -> torch.Tensor:
+    """(channels, n, bins) zero-padded to `frames` frames."""
+    return nn.functional.pad(patch, (0, 0, 0, frames - patch.shape[1]))
