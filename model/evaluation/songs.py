@@ -63,15 +63,16 @@ def assemble_song(clips: list[EvalTrack], share: float) -> EvalTrack:
             voc.append(np.zeros(gap * CHUNK, np.float32))
             sung.append(np.zeros(gap, bool))
     first = clips[0]
-    return EvalTrack(f"{first.song}@{share:g}", first.artist, first.gender, first.song,
-                     np.concatenate(mix), np.concatenate(voc), np.concatenate(sung))
+    return EvalTrack(f"{first.artist}/{first.song}@{share:g}", first.artist, first.gender,
+                     first.song, np.concatenate(mix), np.concatenate(voc), np.concatenate(sung))
 
 
 def assemble(corpus: list[EvalTrack], share: float) -> list[EvalTrack]:
-    """Every song of the corpus (tracks without a song id are their own song)."""
-    songs: dict[str, list[EvalTrack]] = {}
+    """Every song of the corpus, one per singer and song id (tracks without a song id are their
+    own song; two singers of one song id are two songs)."""
+    songs: dict[tuple[str, str], list[EvalTrack]] = {}
     for t in sorted(corpus, key=lambda t: t.track_id):
-        songs.setdefault(t.song or t.track_id, []).append(t)
+        songs.setdefault((t.artist, t.song or t.track_id), []).append(t)
     return [assemble_song(clips, share) for _, clips in sorted(songs.items())]
 
 

@@ -54,3 +54,24 @@ def test_songs_retrieve_by_singer_with_and_without_the_mask():
     shuffled = score_songs(assemble(corpus, 0.5), SongScorer(
         lambda w, t: np.roll(embed(w, t), 1, axis=0)), sources=("mixture",))
     assert set(shuffled["served"]) == {"mix->mix"} and shuffled["served"]["mix->mix"]["map"] < 1
+
+
+def test_evaluate_scores_songs_with_and_without_separation(synth_manifest, init_checkpoint,
+                                                           tmp_path):
+    """`cvsm evaluate --separation off on --songs`: each system's clips and whole songs."""
+    import json
+
+    from app.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--retrieval-only", "--checkpoint", str(init_checkpoint),
+                 "--separation", "off", "on", "--songs", "0.5", "--data",
+                 str(synth_manifest), "--out", str(out), "--device", "cpu"]) == 0
+    for name, separated in (("init", False), ("init-separated", True)):
+        results = json.loads((out / name / "results.json").read_text())
+        assert results["system"]["separation"] is separated
+        assert set(results["songs"]) == {"0.5"}
+        half = results["songs"]["0.5"]
+        assert half["songs"] == 12 and half["singers"] == 4
+        for label in ("served", "perfect_mask"):
+            assert 0.0 <= half[label]["mix->mix"]["map"] <= 1.0
