@@ -304,10 +304,13 @@ class Embedder:
         return self.embed_many([wave], None if voiced is None else [voiced])[0]
 
     def singing(self, waves: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """With separation: (each track's separated voice, its per-second singing flags)."""
+        """With separation: (each track's voice, its per-second singing flags); the voice is
+        the separated one, or the input itself for a voice alone (SingingDetector.voice_of)."""
         assert self.separator is not None and self.detector is not None
         voices = self.separator.vocals(waves)
-        return voices, [self.detector.sung(w, v) for w, v in zip(waves, voices, strict=True)]
+        sung = [self.detector.sung(w, v) for w, v in zip(waves, voices, strict=True)]
+        return [self.detector.voice_of(w, v, s) for w, v, s in zip(waves, voices, sung,
+                                                                   strict=True)], sung
 
     def embed_many(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
                    masks_out: list[np.ndarray] | None = None,

@@ -122,3 +122,14 @@ def test_spectral_flux_tells_a_steady_tone_from_a_moving_one():
     steady = np.sin(2 * np.pi * 300 * t)
     vibrato = np.sin(2 * np.pi * 300 * t + 3 * np.sin(2 * np.pi * 5 * t))
     assert spectral_flux(steady).max() < 0.001 < 0.2 < spectral_flux(vibrato).min()
+
+
+def test_a_voice_alone_is_its_own_voice(separator):
+    """A clean take keeps nearly all its energy in the separated voice: the input itself is
+    embedded (no separation artefacts); a mixture keeps its separated voice."""
+    mix, voc, _ = _song(6.0, 1)
+    detector = SingingDetector()
+    for wave, alone in ((voc, True), (mix, False)):
+        sep = separator.vocals([wave])[0]
+        chosen = detector.voice_of(wave, sep, detector.sung(wave, sep))
+        assert (chosen is wave) is alone
