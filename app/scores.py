@@ -12,14 +12,16 @@ import logging
 from pathlib import Path
 
 from model.evaluation.calibration import Calibration, label
-from model.weights import DEFAULT_CALIBRATION
+from model.weights import DEFAULT_CALIBRATION, SEPARATED_CALIBRATION
 
 log = logging.getLogger(__name__)
 
 
 def load_calibration(path: Path | None, fingerprint: str) -> Calibration | None:
-    """The curve at `path` (default: the bundled one) if it was fitted for `fingerprint`."""
-    chosen = path or DEFAULT_CALIBRATION
+    """The curve at `path` (default: the bundled one for separated or plain vectors) if it was
+    fitted for `fingerprint`."""
+    separated = len(_scale(fingerprint)) > 1
+    chosen = path or (SEPARATED_CALIBRATION if separated else DEFAULT_CALIBRATION)
     if not chosen.is_file():
         if path is not None:
             log.warning("calibration %s not found: results carry the cosine only", path)

@@ -13,6 +13,7 @@ from app.commands.options import (
     SettingsHelpFormatter,
     add_device_option,
     add_setting,
+    on_off,
     settings_from,
 )
 
@@ -36,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pairs the curve is fitted on: all, or only two singers of one gender "
                         "(needs the manifest's gender column); pairs of one gender are scored "
                         "whenever every track's gender is known")
+    add_setting(p, "--separation", field="separation", type=on_off, metavar="on|off",
+                help="calibrate the separated vectors (as `cvsm serve --separation on` "
+                     "serves them): another scale, so another curve")
     add_device_option(p)
     p.set_defaults(handler=run)
 
@@ -54,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     artists = fold_singers(args.fold)[0] if args.fold else None
     corpus = load_corpus(args.data, artists,
                          progress=lambda xs: tqdm(xs, desc="decode", unit="track"))
-    embedder = Embedder.from_checkpoint(model_file(settings),
-                                        device=settings.device)
+    embedder = Embedder.from_checkpoint(model_file(settings), device=settings.device,
+                                        separation=settings.separation)
     vocals = [t.vocals for t in corpus] if all(t.vocals is not None for t in corpus) else None
     genders = [t.gender for t in corpus] if all(t.gender for t in corpus) else None
     if args.fit_pairs == "same-gender" and genders is None:

@@ -10,6 +10,8 @@ DEFAULT_GATE = Path(__file__).with_name("vocal-gate.json")
 DEFAULT_SINGING_HEAD = Path(__file__).with_name("singing-head.json")
 #: Its cosine -> P(same singer) curve, fitted on unseen singers (`cvsm calibrate`).
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
+#: The same for its separated vectors (`--separation on`: two cosines joined, another scale).
+SEPARATED_CALIBRATION = Path(__file__).with_name("calibration-separated.json")
 
 
 def default_checkpoint() -> Path:
