@@ -81,3 +81,11 @@ def pool(chunk_embeddings: np.ndarray, mask: np.ndarray | None = None) -> np.nda
     if mask is not None and mask.any():
         chunk_embeddings = chunk_embeddings[mask]
     return l2_normalise(chunk_embeddings.mean(axis=0))
+
+
+def within(mask: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """`mask` with only the `kept` ones of its True entries left True (a selection made among
+    the selected chunks, mapped back to all of them)."""
+    out = np.zeros_like(mask)
+    out[np.flatnonzero(mask)[kept]] = True
+    return out

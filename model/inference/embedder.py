@@ -21,7 +21,7 @@ import torch
 from model import checkpoint as ckpt_io
 from model.audio.decode import AudioSource, decode
 from model.audio.features import LogMel
-from model.audio.signal import central, chunk, l2_normalise, pool, sound_mask
+from model.audio.signal import central, chunk, l2_normalise, pool, sound_mask, within
 from model.encoder import DEFAULT_ARCH, CVSMModel
 from model.facts import EMBED_DIM
 from model.inference import backends, quality, selection
@@ -368,7 +368,7 @@ class Embedder:
                 if singing_out is not None:
                     singing_out.append(bool(sung.any()))
                 if sung.any():
-                    ours, masks[i] = ours[sung], _within(mask, sung)
+                    ours, masks[i] = ours[sung], within(mask, sung)
             vectors.append(pool(ours))
         if masks_out is not None:
             masks_out.extend(masks)
@@ -393,10 +393,3 @@ class Embedder:
 
     def embed_file(self, source: AudioSource, max_seconds: float = 600.0) -> np.ndarray:
         return self.embed_waveform(decode(source, max_seconds=max_seconds).samples)
-
-
-def _within(mask: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """`mask` with only the `kept` ones of its True entries left True."""
-    out = np.zeros_like(mask)
-    out[np.flatnonzero(mask)[kept]] = True
-    return out
