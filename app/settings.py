@@ -47,11 +47,14 @@ class Settings(BaseSettings):
     vocal_gate: bool = Field(False, description="skip the backbone on chunks without singing "
                              "(model/inference/gate.py); changes the vectors, so index and "
                              "service must agree")
-    separation: bool = Field(False, description="separate the voice from the music before "
-                             "embedding (Spleeter 2-stems, model/separation/) and pool only the "
-                             "seconds where singing is found; costs about 0.25 s per 30 s on a "
-                             "2-core CPU; changes the vectors, so index and service must agree; "
-                             "on|off")
+    separation: bool = Field(True, description="separate the voice from the music before "
+                             "embedding (Spleeter 2-stems, model/separation/), pool only the "
+                             "seconds where singing is found, and answer 'no singing found' "
+                             "when there are none; on by default for quality (on unseen singers "
+                             "mixture clips +0.11 mAP, half-instrumental songs 0.51 -> 0.88), at "
+                             "about 3.3x the query time (2.5x Resemblyzer's on a 2-core CPU); "
+                             "changes the vectors, so "
+                             "index and service must agree; on|off")
     onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
                                         "folder is read-only; default data_dir/models/onnx")
     calibration: Path | None = Field(None, description="cosine -> P(same singer) curve from "

@@ -8,6 +8,7 @@ the PostgreSQL cases skip when the server is unreachable.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,12 @@ from model.inference.embedder import Embedder
 
 #: The service tests' fixtures (model, seeded catalog folder) live in their own module.
 pytest_plugins = ["tests.service_fixtures"]
+
+#: The suite tests the plain path unless a test asks for separation (the product's default is
+#: on: docs/design.md, Separation and singing detection); tests/app/test_separation_service.py
+#: and tests/model/test_separation.py run it. Subprocesses that drop CVSM_* get it back here.
+PLAIN = {"CVSM_SEPARATION": "off"}
+os.environ.update(PLAIN)
 
 MIR1K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mir1k-dev" / "clips.csv"
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PLAIN
+
 MISTAKES = {
     "missing catalog": ["index", "--catalog", "/no/such/dir"],
     "csv without id column": ["index", "--catalog", "noid.csv"],
@@ -27,7 +29,7 @@ MISTAKES = {
 
 
 def _cvsm(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 

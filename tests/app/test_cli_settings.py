@@ -21,13 +21,14 @@ from app.settings import Settings
 from index.schema import Track
 from model.data.synth import generate
 from model.inference.embedder import Embedder
+from tests.conftest import PLAIN
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cvsm(*argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """`cvsm ARGV` from `cwd` with only the given CVSM_* variables (none inherited)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
     out = subprocess.run([sys.executable, "-m", "app.cli", *argv], cwd=cwd, text=True,
                          env={**base, "PYTHONPATH": path, **env}, capture_output=True,
@@ -152,7 +153,7 @@ def test_serve_refuses_an_index_of_another_model_without_a_traceback(tmp_path, c
            "CVSM_DEVICE": "cpu"}
     cvsm("index", "--catalog", str(catalog), "--workers", "1", "--no-progress",
          "--checkpoint", str(init_checkpoint), cwd=tmp_path, **env)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
     out = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", "0"], cwd=tmp_path,
                          text=True, env={**base, "PYTHONPATH": path, **env},

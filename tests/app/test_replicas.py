@@ -19,6 +19,7 @@ import pytest
 from index.job import JobConfig, run_index
 from model.data.manifest import read_manifest
 from tests.app.test_serve_command import free_port
+from tests.conftest import PLAIN
 
 FOLLOW_WITHIN_S = 2.0
 
@@ -34,7 +35,7 @@ class Replica:
         self.url, self.proc = f"http://127.0.0.1:{self.port}", None
 
     def start(self) -> Replica:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
         env |= {"CVSM_REFRESH_SECONDS": "0", "CVSM_FOLLOW_SECONDS": "0.25"}  # the feed alone
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(self.args, env=env, stdout=out, stderr=out)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import PLAIN
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -23,7 +25,7 @@ def free_port() -> int:
 def _serve(cwd: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     """`cvsm serve` as scripts/serve.sh runs it, once /readyz answers 200."""
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     proc = subprocess.Popen(cmd, env={**clean, **env}, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline, ready = time.monotonic() + 120, None

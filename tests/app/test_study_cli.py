@@ -17,12 +17,13 @@ from index import db, studies
 from index.studies import TrialSpec
 from model import checkpoint
 from model.encoder import CVSMModel
+from tests.conftest import PLAIN
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cvsm(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "app.cli", *argv], cwd=cwd, text=True,
                           env=env, capture_output=True, timeout=120)

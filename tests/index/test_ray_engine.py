@@ -24,6 +24,7 @@ from index.schema import Track
 from index.store import decode_vector
 from model.data.manifest import read_manifest
 from model.inference.embedder import Embedder
+from tests.conftest import PLAIN
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402 - after the skip
@@ -153,7 +154,7 @@ def test_a_rerun_after_the_driver_died_resumes(cluster, synth_manifest, tmp_path
 
     url, data = f"sqlite:///{tmp_path / 'd.sqlite'}", tmp_path / "data"
     n = len(read_manifest(synth_manifest))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CVSM_")} | PLAIN
     driver = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "index", "--catalog", str(synth_manifest), "--engine",
          "ray", "--address", cluster.address, "--db", url, "--data-dir", str(data),
