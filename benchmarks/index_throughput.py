@@ -92,6 +92,8 @@ def main() -> None:
                    help="where the MIR-1K-derived catalog is kept between runs")
     p.add_argument("--backend", default="torch", choices=BACKENDS)
     p.add_argument("--gate", action="store_true", help="vocal gate on")
+    p.add_argument("--separation", action="store_true",
+                   help="vocal separation on (the service's default)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--checkpoint", type=Path,
                    help="model to index with (default: the bundled one), e.g. an earlier default")
@@ -106,7 +108,7 @@ def main() -> None:
             manifest = generate(tmp / "catalog", args.singers, args.songs, args.seconds, seed=0)
         ckpt = args.checkpoint or model_file(tmp)
         embedder = Embedder.from_checkpoint(ckpt, "cpu", backend=args.backend, gate=args.gate,
-                                            threads=args.threads)
+                                            threads=args.threads, separation=args.separation)
         torch.set_num_threads(torch_threads_for(embedder.backend, args.threads))
         cfg = JobConfig(manifest, tmp / "data", workers=args.workers, batch=args.batch,
                         progress=False)
@@ -120,7 +122,8 @@ def main() -> None:
                       "x_realtime": round(first.realtime, 2), "rerun_s": round(again.seconds, 2),
                       "model": ("bundled" if ckpt == DEFAULT_CHECKPOINT
                                 else str(args.checkpoint or "untrained B0")),
-                      "backend": embedder.backend, "gate": args.gate, "workers": args.workers,
+                      "backend": embedder.backend, "gate": args.gate,
+                      "separation": args.separation, "workers": args.workers,
                       "batch": args.batch,
                       "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                       "load_avg": os.getloadavg()}))
