@@ -52,7 +52,7 @@ class Settings(BaseSettings):
                              "seconds where singing is found, and answer 'no singing found' "
                              "when there are none; on by default for quality (on unseen singers "
                              "mixture clips +0.11 mAP, half-instrumental songs 0.51 -> 0.88), at "
-                             "about 3.3x the query time (2.5x Resemblyzer's on a 2-core CPU); "
+                             "about 3.7x the query time (2.0x Resemblyzer's on a 2-core CPU); "
                              "changes the vectors, so "
                              "index and service must agree; on|off")
     onnx_cache_dir: Path | None = Field(None, description="exported graphs when the model's "
