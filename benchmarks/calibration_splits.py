@@ -1,12 +1,12 @@
 """How much does a cross-fitted calibration error depend on which singers fit the curve?
 
-Until stop 26 `cvsm calibrate` cross-fitted the cosine -> P(same singer) curve on one fixed
-halving of the held-out singers (every other singer) and reported that split's expected
-calibration error; it now pools every halving (model/evaluation/calibration.py). With 8 singers
-there are 35; this script scores each one alone, for the shipped isotonic curve and for a
-two-parameter logistic (Platt) curve, so a single split's ECE can be read against its spread.
-Pairs are built exactly as `cvsm calibrate` builds them (mixture and vocal queries against
-mixtures of other songs).
+Until 2026-11-29 (commit 453e49f) `cvsm calibrate` cross-fitted the cosine -> P(same singer)
+curve on one fixed halving of the held-out singers (every other singer) and reported that
+split's expected calibration error; it now pools every halving
+(model/evaluation/calibration.py). With 8 singers there are 35; this script scores each one
+alone, for the shipped isotonic curve and for a two-parameter logistic (Platt) curve, so a
+single split's ECE can be read against its spread. Pairs are built exactly as `cvsm calibrate`
+builds them (mixture and vocal queries against mixtures of other songs).
 
     python benchmarks/calibration_splits.py --data runs/folds/ravdess/manifest.csv --fold ravdess \\
         --checkpoint model/weights/cvsm-default.pt OLD.pt
@@ -47,7 +47,7 @@ def predict(kind: str, scores: np.ndarray, labels: np.ndarray, train: np.ndarray
 def split_eces(kind: str, scores: np.ndarray, labels: np.ndarray, singer_a: np.ndarray,
                singer_b: np.ndarray) -> list[float]:
     """ECE of every halving `cvsm calibrate` pools (the first is the every-other-singer split
-    it reported until stop 26)."""
+    it reported until commit 453e49f)."""
     out = []
     for half in halvings(np.concatenate([singer_a, singer_b]).tolist()):
         probs, truth = [], []
