@@ -134,8 +134,7 @@ class Separated:
         t2 = time.perf_counter()
         emb.separator, kept = None, emb.separator  # the voice is already separated
         try:
-            emb.embed_many([wave], sung)  # the mixture's vector over the sung seconds ...
-            emb.embed_many(voices, sung)  # ... and the voice's
+            emb.embed_many([*voices, wave], sung + sung)  # voice and mixture, one pass
         finally:
             emb.separator = kept
         t3 = time.perf_counter()

@@ -305,12 +305,11 @@ class Embedder:
 
     def singing(self, waves: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """With separation: (each track's voice, its per-second singing flags); the voice is
-        the separated one, or the input itself for a voice alone (SingingDetector.voice_of)."""
+        the separated one, or the input itself for a voice alone (SingingDetector.judge)."""
         assert self.separator is not None and self.detector is not None
-        voices = self.separator.vocals(waves)
-        sung = [self.detector.sung(w, v) for w, v in zip(waves, voices, strict=True)]
-        return [self.detector.voice_of(w, v, s) for w, v, s in zip(waves, voices, sung,
-                                                                   strict=True)], sung
+        judged = [self.detector.judge(w, v)
+                  for w, v in zip(waves, self.separator.vocals(waves), strict=True)]
+        return [voice for _, voice in judged], [sung for sung, _ in judged]
 
     def embed_many(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
                    masks_out: list[np.ndarray] | None = None,
@@ -329,12 +328,15 @@ class Embedder:
         voices, judged = self.singing(waves)
         if singing_out is not None:
             singing_out.extend(bool(j.any()) for j in judged)
-        masks = voiced if voiced is not None else judged
-        voice_vectors = self._pooled(voices, masks, masks_out)
+        masks = list(voiced if voiced is not None else judged)
         if self.separation_input == "voice":
-            return voice_vectors
-        mix_vectors = self._pooled(waves, masks)
-        return l2_normalise(np.concatenate([mix_vectors, voice_vectors], axis=1))
+            return self._pooled(voices, masks, masks_out)
+        pooled: list[np.ndarray] = []  # voices and mixtures share one front-end and backbone pass
+        vectors = self._pooled([*voices, *waves], masks + masks, pooled)
+        if masks_out is not None:
+            masks_out.extend(pooled[: len(waves)])
+        n = len(waves)
+        return l2_normalise(np.concatenate([vectors[n:], vectors[:n]], axis=1))
 
     def _pooled(self, waves: list[np.ndarray], voiced: list[np.ndarray] | None = None,
                 masks_out: list[np.ndarray] | None = None,

@@ -9,7 +9,7 @@ separator's own mask wobbles over a steady tone). Spleeter leaves a little of ev
 vocal stem, so an instrumental second keeps a small share (typically under -12 dB) while a sung one
 keeps most of the energy of the voice; noise and tones, which Spleeter does not take for a
 voice, keep little. Both thresholds were chosen on one MIR-1K fold's singers and scored on the
-other's (`cvsm detect-singing`, docs/results.md), no training needed.
+other's (`benchmarks/separation_eval.py`, docs/results.md), no training needed.
 """
 
 from __future__ import annotations
@@ -64,11 +64,12 @@ class SingingDetector:
     floor_db: float = -30.0
     #: Spectral change of the input from one 32 ms frame to the next (L1 distance of the
     #: normalised power spectra, mean over the second, 0-2): a steady tone stays under 0.001;
-    #: every sung second of MIR-1K measured over 0.19 in the mixture, over 0.03 as clean vocals.
+    #: every sung second of MIR-1K measured over 0.19 in the mixture, over 0.03 as clean vocals;
+    #: a silent second has none, so this also keeps silence out.
     min_flux: float = STEADY_FLUX
     #: A track whose sung seconds keep a median voice share at least this high is a voice
     #: alone (an a cappella take): the separator has nothing to remove and only adds its
-    #: artefacts, so the input itself is the voice (`voice_of`). RAVDESS measured: clean takes
+    #: artefacts, so the input itself is the voice (`judge`). RAVDESS measured: clean takes
     #: -0.31 to -0.03 dB (5th-95th percentile), takes over accompaniment -1.89 dB at most.
     acappella_db: float = -1.0
 
@@ -86,17 +87,16 @@ class SingingDetector:
         level = 10 * np.log10((voc + 1e-12) / (voc.max() + 1e-12))
         return share, level
 
-    def voice_of(self, mixture: np.ndarray, voice: np.ndarray, sung: np.ndarray) -> np.ndarray:
-        """The voice to embed: the separated one, or the input itself when the track is a
-        voice alone (median share of its sung seconds >= `acappella_db`)."""
-        if not sung.any():
-            return voice
-        share, _ = self.scores(mixture, voice)
-        return mixture if np.median(share[sung]) >= self.acappella_db else voice
+    def judge(self, mixture: np.ndarray, voice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per-chunk singing flags, may be all False; the voice to embed: the separated one,
+        or the input itself for a voice alone, whose sung seconds keep a median share >=
+        `acappella_db`), from one pass over the scores."""
+        share, level = self.scores(mixture, voice)
+        sung = (share >= self.share_db) & (level >= self.floor_db) \
+            & (spectral_flux(mixture) >= self.min_flux)
+        alone = bool(sung.any()) and np.median(share[sung]) >= self.acappella_db
+        return sung, (mixture if alone else voice)
 
     def sung(self, mixture: np.ndarray, voice: np.ndarray) -> np.ndarray:
         """Per-chunk singing flags; may be all False (no singing found)."""
-        share, level = self.scores(mixture, voice)
-        silent = chunk_energy(mixture) <= 1e-12
-        return (share >= self.share_db) & (level >= self.floor_db) & ~silent \
-            & (spectral_flux(mixture) >= self.min_flux)
+        return self.judge(mixture, voice)[0]
